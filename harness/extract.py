@@ -1,0 +1,155 @@
+"""Batched extraction of pooled neuron responses and hidden states.
+
+Sentences are tokenized once, sorted by length and batched so that padding is minimal; results
+are written back in the caller's order, so they do not depend on the batch size. Pooling runs
+inside the hooks (``harness.hooks.record_pooled``), so memory is O(sentences × neurons).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from harness.errors import NonFiniteActivationError
+from harness.hooks import Intervention, intervene, record_pooled
+from harness.loading import LoadedModel
+
+
+@dataclass
+class PooledResponses:
+    """Pooled MLP responses, one row per sentence in input order.
+
+    ``max`` and ``mean``: [n_sentences, n_units] float32 (flat neuron index, see NeuronSite);
+    ``n_tokens``: [n_sentences] real tokens per sentence after truncation.
+    """
+
+    max: torch.Tensor | None
+    mean: torch.Tensor | None
+    n_tokens: torch.Tensor
+
+    def layer_view(self, pooling: str, n_layers: int) -> torch.Tensor:
+        """[n_sentences, n_layers, units_per_layer] view of one pooling."""
+        data = getattr(self, pooling)
+        return data.view(data.shape[0], n_layers, -1)
+
+
+def tokenize(lm: LoadedModel, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Token ids per text without special tokens; texts longer than ``max_length`` are truncated with a warning."""
+    if isinstance(texts, str):
+        raise TypeError("texts must be a sequence of strings, not one string")
+    ids = lm.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    empty = [i for i, seq in enumerate(ids) if not seq]
+    if empty:
+        raise ValueError(f"{len(empty)} text(s) have no tokens (first at index {empty[0]}): nothing to pool")
+    long = sum(len(seq) > max_length for seq in ids)
+    if long:
+        warnings.warn(f"{long} of {len(ids)} texts longer than {max_length} tokens were truncated", stacklevel=2)
+    return [seq[:max_length] for seq in ids]
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Indices grouped into batches of similar length (longest first, stable on ties)."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be ≥ 1")
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def _pad(ids: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(seq) for seq in ids)
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), width), dtype=torch.bool)
+    for row, seq in enumerate(ids):
+        input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = True
+    return input_ids.to(device), mask.to(device)
+
+
+def _progress(total: int, desc: str, progress: bool):
+    return tqdm(total=total, desc=desc, unit="sent", disable=None if progress else True, leave=False)
+
+
+@torch.inference_mode()
+def pooled_responses(
+    lm: LoadedModel,
+    texts: Sequence[str],
+    *,
+    poolings: Sequence[str] = ("max", "mean"),
+    batch_size: int = 32,
+    max_length: int = 128,
+    interventions: Intervention | Sequence[Intervention] | None = None,
+    progress: bool = True,
+    desc: str = "pooled responses",
+) -> PooledResponses:
+    """Max- and/or mean-pooled responses of every MLP neuron over each text's real tokens."""
+    unknown = set(poolings) - {"max", "mean"}
+    if unknown or not poolings:
+        raise ValueError(f"poolings must be a non-empty subset of ('max', 'mean'), got {tuple(poolings)}")
+    ids = tokenize(lm, texts, max_length)
+    n, site = len(ids), lm.site
+    out = {p: torch.empty((n, site.n_units), dtype=torch.float32) for p in poolings}
+    pad_id = lm.tokenizer.pad_token_id
+    with record_pooled(site, want_max="max" in poolings, want_mean="mean" in poolings) as batch, intervene(
+        site, interventions
+    ), _progress(n, desc, progress) as bar:
+        for rows in length_sorted_batches([len(s) for s in ids], batch_size):
+            input_ids, mask = _pad([ids[i] for i in rows], pad_id, lm.device)
+            batch.mask = mask
+            lm.model(input_ids=input_ids, attention_mask=mask.long(), use_cache=False)
+            index = torch.as_tensor(rows)
+            for pooling in poolings:
+                per_layer = getattr(batch, pooling)
+                out[pooling][index] = torch.cat([per_layer[l].float().cpu() for l in range(site.n_layers)], dim=1)
+            bar.update(len(rows))
+    for pooling, values in out.items():
+        if not torch.isfinite(values).all():
+            bad = int((~torch.isfinite(values)).any(dim=1).sum())
+            raise NonFiniteActivationError(f"{lm.label}: {pooling}-pooled responses of {bad} sentence(s) are NaN or infinite")
+    return PooledResponses(out.get("max"), out.get("mean"), torch.tensor([len(s) for s in ids]))
+
+
+@torch.inference_mode()
+def hidden_states_at(
+    lm: LoadedModel,
+    texts: Sequence[str],
+    *,
+    seed: int = 0,
+    positions: Sequence[int] | None = None,
+    batch_size: int = 32,
+    max_length: int = 128,
+    progress: bool = True,
+) -> tuple[torch.Tensor, np.ndarray]:
+    """Every layer's hidden state at one token position per text.
+
+    Returns ``(states [n_layers + 1, n_texts, hidden], positions [n_texts])``; index 0 is the
+    embedding output. Positions are drawn uniformly over each text's real tokens from ``seed``
+    unless given (RF §5: one random position per sentence).
+    """
+    ids = tokenize(lm, texts, max_length)
+    lengths = np.array([len(s) for s in ids])
+    if positions is None:
+        rng = np.random.default_rng(seed)
+        positions = np.floor(rng.random(len(ids)) * lengths).astype(int)
+    positions = np.asarray(positions, dtype=int)
+    if positions.shape != lengths.shape or (positions < 0).any() or (positions >= lengths).any():
+        raise ValueError("positions must give one index within each text's tokens")
+    states = None
+    with _progress(len(ids), "hidden states", progress) as bar:
+        for rows in length_sorted_batches(lengths, batch_size):
+            input_ids, mask = _pad([ids[i] for i in rows], lm.tokenizer.pad_token_id, lm.device)
+            output = lm.model(input_ids=input_ids, attention_mask=mask.long(), output_hidden_states=True, use_cache=False)
+            picked = torch.stack(
+                [h[torch.arange(len(rows)), torch.as_tensor(positions[rows], device=h.device)] for h in output.hidden_states]
+            ).float().cpu()
+            if states is None:
+                states = torch.empty((picked.shape[0], len(ids), picked.shape[-1]), dtype=torch.float32)
+            states[:, torch.as_tensor(rows)] = picked
+            bar.update(len(rows))
+    if not torch.isfinite(states).all():
+        raise NonFiniteActivationError(f"{lm.label}: hidden states contain NaN or infinity")
+    return states, positions

@@ -1,0 +1,236 @@
+"""Model loading: names to sources, one code path for the hub, local folders and the toy.
+
+``load_model("toy", "step256")``, ``load_model("bloom-560m", "global_step10000")``,
+``load_model("/path/to/run", "checkpoint-500")`` and ``load_model("org/any-model")`` all end in
+the same ``from_pretrained`` call on a resolved :class:`Source`. Every loaded model carries the
+hash of its weights, computed in the same pass that checks them for non-finite values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from harness.errors import BadCheckpointError, ModelNotAvailableError
+from harness.profiles import ModelProfile, profile_for
+from harness.sites import NeuronSite, neuron_site
+
+_CHECKPOINT_DIR = re.compile(r"^(?:checkpoint-|step|global_step)(\d+)$")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where weights and tokenizer come from. ``weights`` is a hub id or a local folder."""
+
+    weights: str
+    revision: str | None
+    tokenizer: str
+    tokenizer_revision: str | None
+    local: bool
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    revision: str | None
+    source: Source
+    model: torch.nn.Module
+    tokenizer: object
+    site: NeuronSite
+    weights_hash: str
+    device: torch.device
+    dtype: torch.dtype
+    profile: ModelProfile | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.revision}" if self.revision else self.name
+
+    def prompt_token_id(self) -> int:
+        """The token a generation starts from: ``</s>`` for BLOOM tokenizers (which add no BOS)."""
+        tok = self.tokenizer
+        if self.site.architecture == "bloom" or tok.bos_token_id is None:
+            if tok.eos_token_id is None:
+                raise ValueError(f"{self.label}: tokenizer has neither a BOS nor an EOS token to prompt with")
+            return int(tok.eos_token_id)
+        return int(tok.bos_token_id)
+
+    def provenance(self) -> dict:
+        return {
+            "model": self.name,
+            "revision": self.revision,
+            "source": self.source.weights,
+            "weights_sha256": self.weights_hash,
+            "device": str(self.device),
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "architecture": self.site.architecture,
+            "n_layers": self.site.n_layers,
+            "units_per_layer": self.site.units_per_layer,
+        }
+
+
+def checkpoint_dirs(run_dir: Path) -> dict[int, Path]:
+    """Checkpoint subfolders of a training run: ``checkpoint-<N>``, ``step<N>`` or ``global_step<N>``."""
+    found = {}
+    for child in Path(run_dir).iterdir():
+        match = _CHECKPOINT_DIR.match(child.name)
+        if match and child.is_dir() and (child / "config.json").exists():
+            found[int(match.group(1))] = child
+    return dict(sorted(found.items()))
+
+
+def _step_of(revision: str) -> int | None:
+    match = _CHECKPOINT_DIR.match(revision) or re.match(r"^(\d+)$", revision)
+    return int(match.group(1)) if match else None
+
+
+def _has_tokenizer(path: Path) -> bool:
+    return any((path / f).exists() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))
+
+
+def _resolve_local_run(run_dir: Path, revision: str | None, display: str) -> Source:
+    checkpoints = checkpoint_dirs(run_dir)
+    if (run_dir / "config.json").exists() and revision is None:
+        return Source(str(run_dir), None, str(run_dir), None, True)
+    if not checkpoints:
+        raise ModelNotAvailableError(
+            f"{display}: {run_dir} holds neither a saved model (config.json) nor checkpoint folders "
+            "(checkpoint-<N>/, step<N>/)"
+        )
+    if revision is None:
+        step = max(checkpoints)
+    else:
+        step = _step_of(revision)
+        if step not in checkpoints:
+            available = ", ".join(checkpoints[s].name for s in checkpoints)
+            raise ModelNotAvailableError(f"{display}: no checkpoint {revision!r} in {run_dir}; available: {available}")
+    ckpt = checkpoints[step]
+    tokenizer_dir = next(
+        (p for p in (ckpt, run_dir / "tokenizer", run_dir) if p.is_dir() and _has_tokenizer(p)), ckpt
+    )
+    return Source(str(ckpt), None, str(tokenizer_dir), None, True)
+
+
+def resolve_source(name: str, revision: str | None = None, *, toy_seed: int = 0) -> Source:
+    """Map a model name and revision to a :class:`Source` without loading anything."""
+    if name == "toy":
+        from harness.toy import ensure_toy
+
+        return _resolve_local_run(Path(ensure_toy(seed=toy_seed)), revision, "toy")
+    profile = profile_for(name)
+    if profile is not None:
+        if revision in profile.known_bad:
+            raise BadCheckpointError(f"{name}@{revision} is refused: {profile.known_bad[revision]}")
+        if revision and revision.startswith("global_step") and profile.intermediate_repo:
+            return Source(profile.intermediate_repo, revision, profile.repo, None, False)
+        return Source(profile.repo, revision, profile.repo, None, False)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return _resolve_local_run(path, revision, name)
+    if path.suffix or name.startswith((".", "/", "~")):
+        raise ModelNotAvailableError(f"{name}: no such local folder")
+    if "/" not in name:
+        from harness.profiles import PROFILES
+
+        raise ModelNotAvailableError(
+            f"unknown model {name!r}: use 'toy', one of {', '.join(PROFILES)}, a hub id 'org/name', "
+            "or a local folder saved with save_pretrained"
+        )
+    return Source(name, revision, name, None, False)
+
+
+def _auto_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _auto_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    try:
+        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+                "float16": torch.float16, "fp16": torch.float16}[dtype]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}: use auto, float32, bfloat16 or float16") from None
+
+
+def weights_digest(model: torch.nn.Module) -> tuple[str, list[str]]:
+    """SHA-256 over every parameter and buffer (name and bytes), and the names holding NaN/inf."""
+    digest = hashlib.sha256()
+    non_finite = []
+    for name, tensor in sorted(model.state_dict().items()):
+        data = tensor.detach()
+        if data.is_floating_point() and not torch.isfinite(data).all():
+            non_finite.append(name)
+        digest.update(name.encode())
+        digest.update(str(data.dtype).encode())
+        digest.update(data.cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest(), non_finite
+
+
+def _unavailable(source: Source, what: str, error: Exception) -> ModelNotAvailableError:
+    where = f"{source.weights}" + (f" at revision {source.revision}" if source.revision else "")
+    return ModelNotAvailableError(
+        f"cannot load the {what} of {where}: it is not in the local Hugging Face cache and the hub is not "
+        f"reachable ({type(error).__name__}). Download it on a connected machine "
+        f"(huggingface-cli download {source.weights}"
+        + (f" --revision {source.revision}" if source.revision else "")
+        + ") or pass a local folder saved with save_pretrained."
+    )
+
+
+def load_model(
+    name: str = "toy",
+    revision: str | None = None,
+    *,
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype = "auto",
+    toy_seed: int = 0,
+) -> LoadedModel:
+    """Load a causal LM and its tokenizer in eval mode, with its neuron site and weights hash.
+
+    Refuses known-bad checkpoints and checkpoints with non-finite weights (BadCheckpointError);
+    a model neither cached nor reachable gives one ModelNotAvailableError saying what to do.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = resolve_source(name, revision, toy_seed=toy_seed)
+    device = _auto_device(device)
+    torch_dtype = _auto_dtype(dtype, device)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source.weights, revision=source.revision, dtype=torch_dtype)
+    except (OSError, ValueError) as error:
+        raise _unavailable(source, "weights", error) from error
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.tokenizer, revision=source.tokenizer_revision)
+    except (OSError, ValueError) as error:
+        raise _unavailable(source, "tokenizer", error) from error
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    model.eval().to(device)
+    site = neuron_site(model)
+    weights_hash, non_finite = weights_digest(model)
+    label = f"{name}@{revision}" if revision else name
+    if non_finite:
+        raise BadCheckpointError(f"{label} is refused: non-finite weights in {', '.join(non_finite[:5])}")
+    return LoadedModel(name, revision, source, model, tokenizer, site, weights_hash, device, torch_dtype, profile_for(name))
+
+
+def check_distinct(checkpoints: dict[str, str]) -> None:
+    """Refuse a series in which two revisions have identical weights: ``{revision: weights_hash}``."""
+    seen: dict[str, str] = {}
+    for revision, digest in checkpoints.items():
+        if digest in seen:
+            raise BadCheckpointError(
+                f"checkpoint {revision} is refused: its weights are identical to {seen[digest]}, so a trend over "
+                "both would count one model twice"
+            )
+        seen[digest] = revision

@@ -1,0 +1,71 @@
+"""What the harness knows about named models: sources, checkpoint series, known-bad revisions.
+
+A profile names a model's default checkpoint series and its "early" and "late" points, used by
+every trend claim. The facts about bad BLOOM checkpoints come from CLAIMS.md ("Models and
+checkpoints"): a trend claim must refuse them and say why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    name: str
+    repo: str | None  # final weights and tokenizer on the hub; None for the project's own toy
+    intermediate_repo: str | None = None  # where revisions ``global_step<N>`` live
+    series: tuple[str, ...] = ()  # default checkpoint series, earliest first
+    early: str | None = None
+    late: str | None = None
+    known_bad: dict[str, str] = field(default_factory=dict)  # revision -> reason
+    perplexity_window: int = 2048
+    family: tuple[str, ...] = ()  # models of increasing size for the scale claims
+
+
+def _gs(*steps: int) -> tuple[str, ...]:
+    return tuple(f"global_step{s}" for s in steps)
+
+
+BLOOM_FAMILY = ("bloom-560m", "bloom-1b1", "bloom-1b7", "bloom-3b", "bloom-7b1")
+
+PROFILES: dict[str, ModelProfile] = {
+    "bloom-560m": ModelProfile(
+        "bloom-560m",
+        "bigscience/bloom-560m",
+        "bigscience/bloom-560m-intermediate",
+        series=_gs(1000, 10000, 100000, 200000, 300000, 400000),
+        early="global_step10000",
+        late="global_step400000",
+        known_bad={
+            "global_step500000": "identical to global_step10000 (BLOOM release error)",
+            "global_step600000": "broken weights (perplexity ≈ 3·10⁵)",
+        },
+        family=BLOOM_FAMILY,
+    ),
+    "bloom-1b1": ModelProfile(
+        "bloom-1b1", "bigscience/bloom-1b1", "bigscience/bloom-1b1-intermediate", family=BLOOM_FAMILY
+    ),
+    "bloom-1b7": ModelProfile(
+        "bloom-1b7",
+        "bigscience/bloom-1b7",
+        "bigscience/bloom-1b7-intermediate",
+        known_bad={
+            "global_step1000": "identical to global_step10000 (BLOOM release error)",
+            "global_step250000": "identical to global_step300000 (BLOOM release error)",
+        },
+        family=BLOOM_FAMILY,
+    ),
+    "bloom-3b": ModelProfile("bloom-3b", "bigscience/bloom-3b", "bigscience/bloom-3b-intermediate", family=BLOOM_FAMILY),
+    "bloom-7b1": ModelProfile(
+        "bloom-7b1",
+        "bigscience/bloom-7b1",
+        "bigscience/bloom-7b1-intermediate",
+        known_bad={"global_step100000": "identical to global_step200000 (BLOOM release error)"},
+        family=BLOOM_FAMILY,
+    ),
+}
+
+
+def profile_for(name: str) -> ModelProfile | None:
+    return PROFILES.get(name)
