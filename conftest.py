@@ -24,5 +24,4 @@ settings.register_profile("dev", deadline=None, max_examples=300)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "claim(id): the claim id of CLAIMS.md that a test asserts")
+pytest_plugins = ["harness.pytest_plugin"]

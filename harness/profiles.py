@@ -21,6 +21,7 @@ class ModelProfile:
     known_bad: dict[str, str] = field(default_factory=dict)  # revision -> reason
     perplexity_window: int = 2048
     family: tuple[str, ...] = ()  # models of increasing size for the scale claims
+    languages: tuple[str, ...] | None = None  # evaluation languages the model was trained on
 
 
 def _gs(*steps: int) -> tuple[str, ...]:
@@ -28,6 +29,8 @@ def _gs(*steps: int) -> tuple[str, ...]:
 
 
 BLOOM_FAMILY = ("bloom-560m", "bloom-1b1", "bloom-1b7", "bloom-3b", "bloom-7b1")
+# Of the harness's 12 evaluation languages, BLOOM's ROOTS corpus holds these (not de, not ru).
+BLOOM_LANGUAGES = ("en", "es", "fr", "pt", "zh", "ar", "hi", "vi", "id", "sw")
 
 PROFILES: dict[str, ModelProfile] = {
     "bloom-560m": ModelProfile(
@@ -41,10 +44,10 @@ PROFILES: dict[str, ModelProfile] = {
             "global_step500000": "identical to global_step10000 (BLOOM release error)",
             "global_step600000": "broken weights (perplexity ≈ 3·10⁵)",
         },
-        family=BLOOM_FAMILY,
+        family=BLOOM_FAMILY, languages=BLOOM_LANGUAGES,
     ),
     "bloom-1b1": ModelProfile(
-        "bloom-1b1", "bigscience/bloom-1b1", "bigscience/bloom-1b1-intermediate", family=BLOOM_FAMILY
+        "bloom-1b1", "bigscience/bloom-1b1", "bigscience/bloom-1b1-intermediate", family=BLOOM_FAMILY, languages=BLOOM_LANGUAGES
     ),
     "bloom-1b7": ModelProfile(
         "bloom-1b7",
@@ -54,15 +57,15 @@ PROFILES: dict[str, ModelProfile] = {
             "global_step1000": "identical to global_step10000 (BLOOM release error)",
             "global_step250000": "identical to global_step300000 (BLOOM release error)",
         },
-        family=BLOOM_FAMILY,
+        family=BLOOM_FAMILY, languages=BLOOM_LANGUAGES,
     ),
-    "bloom-3b": ModelProfile("bloom-3b", "bigscience/bloom-3b", "bigscience/bloom-3b-intermediate", family=BLOOM_FAMILY),
+    "bloom-3b": ModelProfile("bloom-3b", "bigscience/bloom-3b", "bigscience/bloom-3b-intermediate", family=BLOOM_FAMILY, languages=BLOOM_LANGUAGES),
     "bloom-7b1": ModelProfile(
         "bloom-7b1",
         "bigscience/bloom-7b1",
         "bigscience/bloom-7b1-intermediate",
         known_bad={"global_step100000": "identical to global_step200000 (BLOOM release error)"},
-        family=BLOOM_FAMILY,
+        family=BLOOM_FAMILY, languages=BLOOM_LANGUAGES,
     ),
 }
 

