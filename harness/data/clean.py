@@ -26,7 +26,7 @@ ru  ``(ADDED FROM KJV: english => russian)`` -> ``russian``.
 zh  full-width parenthesised translator notes (``（“...”原文作...）``, ``（有些抄本有第17节 ...）``)
     with their nested ``〔〕﹝﹞`` brackets removed; spaces next to CJK characters or full-width
     punctuation removed (the source puts one after every full-width mark and before ``神``).
-ar  runs of ``*`` removed; the merged-verse construct ``( [ (III John 1:15) ) ... ]`` removed and
+ar  runs of ``*`` removed; subscriptions after an epistle's last verse (``آمين. كتبت الى ...``) cut; the merged-verse construct ``( [ (III John 1:15) ) ... ]`` removed and
     flagged ``merged``.
 hi  scripture references in parentheses ``(उत्प. 22:9)`` removed; glossary stars ``*`` removed;
     ``[...]`` brackets removed (text kept); ZWJ (U+200D) removed; a space restored after ``, ; : ! ?
@@ -48,10 +48,11 @@ PSALMS = 19
 
 _CONTROL = dict.fromkeys(map(ord, "\u200e\u200f\u007f\ufeff"), None)
 _WS = re.compile(r"\s+")
+_WORDCHAR = re.compile(r"[^\W_]")
 # "(22:1)", "(13:12b)", "(3-2)", "(19-16b)": chapter and verse of another numbering.
 _RENUMBER = re.compile(r"\(\s*\d{1,3}\s*[:\-]\s*\d{1,3}[a-z]?\s*\)")
 
-_EN_PSALM_HEADING = re.compile(r"\s+Psalm \d{1,3}\b.*$")
+_EN_PSALM_HEADING = re.compile(r"\s+(?:BOOK [IVX]+\s+)?Psalm \d{1,3}\b.*$")
 _SQUARE = re.compile(r"\[([^\[\]]*)\]")
 _CAPS_FIRST = re.compile(r"^(\W*)([^\W\d_]{2,})(?=\W|$)")
 
@@ -61,13 +62,18 @@ _RU_ADDED = re.compile(r"\(ADDED FROM KJV:.*?=>\s*(.*?)\)\s*$", re.S)
 _PT_BARE_NUMBER = re.compile(r"(?<=[.;:,!?])\s+\d{1,3}\s+(?=[A-ZÀ-ÖØ-Ý])")
 
 _AR_MERGED = re.compile(r"\(\s*\[\s*\([^()]*\)\s*\)")
+# Subscriptions after the last verse of an epistle: "آمين. كتبت الى اهل فيلبي من رومية ...".
+_AR_SUBSCRIPTION = re.compile(r"(?<=آمين)\.?\s+[^.]{0,40}?كتبت\s[^.]*$")
 
 _HI_REFERENCE = re.compile(r"\s*\((?=[^()]*\d)[^()]*\)")
 _HI_GLUED = re.compile(r"([,;:!?।])(?=[^\s\d,;:!?।.\-”’\"')\]])")
 
 _ID_WHOLE_PARENS = re.compile(r"^\((?P<body>[^()]*(?:\([^()]*\)[^()]*)*)\)(?P<tail>[\"”']?)$")
 
-_ZH_NOTE_MARKERS = ("原文", "抄本", "古卷", "或译", "直译", "译作", "译本", "或作", "本节", "参")
+_ZH_NOTE_MARKERS = ("原文", "抄本", "古卷", "或译", "直译", "译作", "译本", "或作", "本节", "引自", "参")
+# A note that runs over a verse boundary: "（有些抄本有第43、" | "44节：“...”）".
+_ZH_OPEN_NOTE = re.compile(r"（[^（）]*$")
+_ZH_CLOSE_NOTE = re.compile(r"^[^（）]*）")
 _ZH_INNER = re.compile(r"[〔﹝][^〔〕﹝﹞（）]*[〕﹞]")
 _ZH_PAREN = re.compile(r"（[^（）]*）")
 _CJK = (
@@ -110,7 +116,14 @@ def _zh_strip_notes(text: str) -> str:
         # Only innermost groups are matched; a note nested in a kept group survives one pass.
         text = _ZH_PAREN.sub(drop, text)
         if not changed:
-            return text
+            break
+    opened = _ZH_OPEN_NOTE.search(text)
+    if opened and any(marker in opened.group(0) for marker in _ZH_NOTE_MARKERS):
+        text = text[: opened.start()]
+    closed = _ZH_CLOSE_NOTE.match(text)
+    if closed and re.match(r"^\d+节", closed.group(0)):
+        text = text[closed.end():]
+    return text
 
 
 def clean_verse(lang: str, text: str, key: VerseKey) -> tuple[str, frozenset[str]]:
@@ -125,7 +138,7 @@ def clean_verse(lang: str, text: str, key: VerseKey) -> tuple[str, frozenset[str
             return "", frozenset({"placeholder"})
         text = text.replace("`", "'")
         text = _SQUARE.sub(r"\1", text)
-        if book == PSALMS:
+        if book in (PSALMS - 1, PSALMS):
             text = _EN_PSALM_HEADING.sub("", text)
     elif lang == "es":
         text = text.replace("\u00ad", "¡")
@@ -134,8 +147,9 @@ def clean_verse(lang: str, text: str, key: VerseKey) -> tuple[str, frozenset[str
     elif lang == "pt":
         if verse == 1:
             text = _caps_first_word(text)
-        if nt and _PT_BARE_NUMBER.search(text):
-            flags.add("merged")
+        if _PT_BARE_NUMBER.search(text):
+            if nt:
+                flags.add("merged")
             text = _PT_BARE_NUMBER.sub(" ", text)
     elif lang == "de":
         if _DE_MISSING.search(text):
@@ -152,6 +166,8 @@ def clean_verse(lang: str, text: str, key: VerseKey) -> tuple[str, frozenset[str
             flags.add("merged")
             text = _AR_MERGED.sub(" ", text).replace("]", " ").replace("[", " ")
         text = re.sub(r"\*+", " ", text)
+        if nt:
+            text = _AR_SUBSCRIPTION.sub(".", text)
     elif lang == "hi":
         text = text.replace("\u200d", "")
         text = _HI_REFERENCE.sub("", text)
@@ -170,6 +186,8 @@ def clean_verse(lang: str, text: str, key: VerseKey) -> tuple[str, frozenset[str
             flags.add("renumbered")
         text = _RENUMBER.sub(" ", text)
 
+    # Brackets of supplied words or doubtful passages that open in one verse and close in another.
+    text = text.replace("[", " ").replace("]", " ")
     text = _squash(text)
     if lang == "zh":
         text = _ZH_SPACE.sub("", text)
@@ -179,7 +197,7 @@ def clean_verse(lang: str, text: str, key: VerseKey) -> tuple[str, frozenset[str
             text = _squash(match.group("body") + match.group("tail"))
     # Punctuation left alone at the start after removals (", ..." from a removed mark).
     text = _squash(text)
-    if text and not any(unicodedata.category(ch)[0] in "LN" for ch in text):
+    if text and not _WORDCHAR.search(text):
         text = ""
     if not text:
         flags.add("empty")
