@@ -189,15 +189,27 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     records = config.stash.get(_RECORDS, {})
     if not records:
         return
-    from harness.report.records import claim_sort_key
+    from harness.report.catalogue import CATALOGUE, short_title
+
+    def order(cid: str) -> tuple:  # RF before LF, as in the catalogue
+        from harness.report.records import claim_sort_key
+
+        ids = list(CATALOGUE)
+        return (0, ids.index(cid), ()) if cid in CATALOGUE else (1, 0, claim_sort_key(cid))
+
+    def num(value) -> str:
+        return "" if value is None else f"{value:.4g}"
 
     tr = terminalreporter
     tr.section("claims")
-    tr.write_line(f"{'id':<7} {'verdict':<14} {'statistic':<34} {'value':>10} {'control':>10} {'p / CI':>18}  title")
-    for cid in sorted(records, key=claim_sort_key):
+    tr.write_line(f"{'id':<6} {'claim':<40} {'verdict':<15} {'value vs control':>22} {'p / CI':>20}")
+    counts: dict[str, int] = {}
+    for cid in sorted(records, key=order):
         r = records[cid]
-        value = "" if r.value is None else f"{r.value:.4g}"
-        control = "" if r.control is None else f"{r.control:.4g}"
+        counts[r.verdict] = counts.get(r.verdict, 0) + 1
+        title = short_title(cid, r.title)
+        title = title if len(title) <= 40 else title[:39] + "…"
+        value = num(r.value) + (f" vs {num(r.control)}" if r.control is not None else "")
         if r.p_value is not None:
             evidence = f"p={r.p_value:.2g}"
         elif r.ci:
@@ -205,8 +217,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         else:
             evidence = ""
         verdict = r.verdict + ("*" if r.expected and r.expected == r.verdict and r.verdict != "supported" else "")
-        tr.write_line(f"{cid:<7} {verdict:<14} {(r.statistic or '')[:34]:<34} {value:>10} {control:>10} {evidence:>18}  {r.title}")
-        if r.verdict == "skipped" and r.reason:
-            tr.write_line(f"{'':<7} reason: {r.reason}")
+        expected_failure = verdict.endswith("*")
+        markup = {"supported": {"green": True}, "not supported": {"yellow": True} if expected_failure else {"red": True},
+                  "skipped": {"yellow": True}}.get(r.verdict, {})
+        tr.write(f"{cid:<6} {title:<40} ")
+        tr.write(f"{verdict:<15}", **markup)
+        tr.write_line(f" {value:>22} {evidence:>20}")
+        if r.reason and r.verdict != "supported":
+            tr.write_line(f"{'':<6}   reason: {r.reason}")
+    tr.write_line(", ".join(f"{counts[v]} {v}" for v in ("supported", "not supported", "skipped") if counts.get(v)))
     tr.write_line("* matches this model's recorded expectation (claims/expectations)")
-    tr.write_line(f"report: {Path(config.getoption('--report-dir')) / 'claims.json'}")
+    report_dir = Path(config.getoption("--report-dir"))
+    md = report_dir / "claims.md"
+    where = f"report: {md} (figures under {report_dir / 'figures'})" if md.exists() else f"report: {report_dir / 'claims.json'}"
+    tr.write_line(where)
