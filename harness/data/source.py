@@ -30,15 +30,15 @@ TRANSLATIONS: dict[str, Translation] = {
         Translation("en", "4", "World English Bible (WEB)", "public domain"),
         Translation("es", "v", "Reina-Valera 1909", "public domain"),
         Translation("fr", "l", "Louis Segond 1910", "public domain"),
-        Translation("pt", "a", "Almeida (Revista e Corrigida; edition unknown)", "unknown"),
-        Translation("de", "e", "Elberfelder 1932 (Schlachter for missing verses)", "public domain"),
+        Translation("pt", "a", "Almeida Revista e Corrigida (edition unknown)", "unknown"),
+        Translation("de", "e", "Elberfelder 1932 (two verses from Schlachter)", "public domain; Schlachter verses unknown"),
         Translation("ru", "r", "Synodal Translation 1876", "public domain"),
-        Translation("zh", "c", "Chinese New Version (新译本, simplified)", "unknown (not public domain as far as known)"),
+        Translation("zh", "c", "Chinese New Version (simplified), identified from the text", "unknown"),
         Translation("ar", "y", "Smith-Van Dyke 1865", "public domain"),
-        Translation("hi", "i", "Indian Revised Version (IRV) Hindi", "unknown (IRV is published under CC BY-SA 4.0)"),
-        Translation("vi", "7", "Vietnamese Bible 1934 (Kinh Thánh Cựu Ước)", "public domain"),
-        Translation("id", "6", "Terjemahan Baru (TB, 1974)", "unknown"),
-        Translation("sw", "h", "Swahili Union Version", "unknown"),
+        Translation("hi", "i", "Hindi Indian Revised Version, identified from the text", "unknown (IRV: CC BY-SA 4.0)"),
+        Translation("vi", "7", "Vietnamese Bible 1934", "public domain"),
+        Translation("id", "6", "Terjemahan Baru 1974, identified from the text", "unknown"),
+        Translation("sw", "h", "Swahili Union Version, identified from the text", "unknown"),
     )
 }
 
