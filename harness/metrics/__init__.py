@@ -1,0 +1,85 @@
+"""Metrics and statistics: plain, vectorised functions on tensors (numpy arrays accepted).
+
+Every measure of ``shared/CLAIMS.md`` ("Measurements") that is computed from recorded
+activations lives here, one module per job:
+
+* :mod:`.average_precision` — expert score AP per unit (equals sklearn, ties included)
+* :mod:`.correlation` — Pearson of many vector pairs, Fisher-z averaging
+* :mod:`.mutual_information` — Kraskov k-NN MI (equals sklearn's ``mutual_info_regression``)
+* :mod:`.topk` — top-k experts, overlap, hypergeometric chance level, per-layer counts
+* :mod:`.lingua_franca` — LF activation vectors, LRDS/SADS, contribution scores, key regions
+* :mod:`.probe` — per-layer language-ID probe
+* :mod:`.stats` — tests that turn measurements into a :class:`Decision`
+
+Results are float64; inputs with NaN/inf raise ``NonFiniteActivationError``; a concept without
+positives or negatives raises ``ConceptError``.
+"""
+
+from .average_precision import average_precision, default_chunk_units
+from .correlation import fisher_z_mean, pearson, pearson_matrix
+from .lingua_franca import (
+    activation_vectors,
+    contribution_scores,
+    key_counts_per_layer,
+    key_regions,
+    language_similarity,
+    lrds,
+    max_attainable_z,
+    per_layer_lrds_sads,
+    sads,
+    similarity_matrix,
+    sklr,
+    zscores,
+)
+from .mutual_information import mutual_info_knn, mutual_info_knn_batch
+from .probe import lid_probe, majority_rate
+from .stats import (
+    Decision,
+    binomial_greater,
+    bootstrap_ci,
+    bootstrap_greater,
+    one_sample_greater,
+    paired_permutation_test,
+    trend_test,
+    two_proportion_test,
+    wilcoxon_greater,
+)
+from .topk import chance_overlap, overlap_fraction, overlap_pvalue, topk_units, units_per_layer
+
+__all__ = [
+    "average_precision",
+    "default_chunk_units",
+    "pearson",
+    "pearson_matrix",
+    "fisher_z_mean",
+    "mutual_info_knn",
+    "mutual_info_knn_batch",
+    "topk_units",
+    "overlap_fraction",
+    "overlap_pvalue",
+    "chance_overlap",
+    "units_per_layer",
+    "activation_vectors",
+    "similarity_matrix",
+    "lrds",
+    "sads",
+    "per_layer_lrds_sads",
+    "language_similarity",
+    "contribution_scores",
+    "zscores",
+    "key_regions",
+    "max_attainable_z",
+    "key_counts_per_layer",
+    "sklr",
+    "lid_probe",
+    "majority_rate",
+    "Decision",
+    "paired_permutation_test",
+    "wilcoxon_greater",
+    "bootstrap_ci",
+    "bootstrap_greater",
+    "two_proportion_test",
+    "binomial_greater",
+    "trend_test",
+    "one_sample_greater",
+]

@@ -1,0 +1,63 @@
+"""Language-identification probe: per-layer logistic regression on hidden states (RF §5, App. B)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ._common import as_float64, encode_labels
+
+
+def lid_probe(
+    features: Any,
+    labels: Any,
+    *,
+    seeds: Sequence[int] = (0, 1, 2),
+    test_fraction: float = 0.2,
+    max_iter: int = 1000,
+) -> torch.Tensor:
+    """Held-out accuracy of a language-ID probe for every seed and layer.
+
+    ``features`` ``[n_layers, n_samples, d]`` (one token's hidden state per sentence and layer),
+    ``labels`` ``[n_samples]`` (language of each sentence, any hashable ids). For each seed the
+    samples are split once (``train_test_split(stratify=labels, test_size=test_fraction,
+    random_state=seed)``; the same split for every layer), then per layer a
+    ``StandardScaler + LogisticRegression(lbfgs, max_iter)`` is fit on the training part and
+    scored on the held-out part. Returns ``Tensor[n_seeds, n_layers]`` float64 accuracies.
+    """
+    x = as_float64(features, name="features").cpu().numpy()
+    if x.ndim != 3:
+        raise ValueError(f"features must be [n_layers, n_samples, d], got shape {x.shape}")
+    _, y = encode_labels(labels)
+    y = y.numpy()
+    if y.shape[0] != x.shape[1]:
+        raise ValueError(f"need one label per sample ({x.shape[1]}), got {y.shape[0]}")
+    if np.unique(y).size < 2:
+        raise ValueError("a language-ID probe needs at least two languages")
+    idx = np.arange(y.shape[0])
+    out = np.empty((len(seeds), x.shape[0]), dtype=np.float64)
+    for si, seed in enumerate(seeds):
+        train, test = train_test_split(
+            idx, test_size=test_fraction, stratify=y, random_state=int(seed)
+        )
+        for layer in range(x.shape[0]):
+            model = make_pipeline(
+                StandardScaler(), LogisticRegression(solver="lbfgs", max_iter=max_iter)
+            )
+            model.fit(x[layer, train], y[train])
+            out[si, layer] = float(np.mean(model.predict(x[layer, test]) == y[test]))
+    return torch.from_numpy(out)
+
+
+def majority_rate(labels: Any) -> float:
+    """Accuracy of always guessing the most frequent label (the probe's trivial baseline)."""
+    _, codes = encode_labels(labels)
+    if codes.numel() == 0:
+        raise ValueError("majority_rate of an empty label list")
+    return float(torch.bincount(codes).max()) / codes.numel()

@@ -1,0 +1,575 @@
+"""Decision rules: every claim ends in one of these tests and records a :class:`Decision`.
+
+All tests are one-sided by default (a claim states a direction) at ``alpha = 0.01``. Each
+function returns a frozen :class:`Decision` whose ``to_dict()`` is JSON-safe (plain Python
+numbers, ``None`` instead of NaN/inf).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from scipy import stats as sps
+
+from harness.errors import NonFiniteActivationError
+
+_ALTERNATIVES = ("greater", "less", "two-sided")
+#: largest n for which the sign-flip test enumerates all 2**n sign patterns
+EXACT_SIGNFLIP_MAX_N = 16
+#: largest series length for which the trend test enumerates all n! orderings
+EXACT_TREND_MAX_N = 8
+
+
+# ---------------------------------------------------------------------------------- Decision
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):
+        v = v.detach().cpu().numpy()
+    if isinstance(v, np.ndarray):
+        return [_jsonable(x) for x in v.tolist()]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if v is None or isinstance(v, str):
+        return v
+    return str(v)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Outcome of one statistical test of a claim.
+
+    ``statistic`` names what was measured, ``value`` is its observed value, ``control`` the
+    value it is compared with (a chance level, an earlier checkpoint, a null), ``effect_size`` a
+    scale-free size of the difference, ``p_value`` the one-sided (unless ``alternative`` says
+    otherwise) p-value, ``ci`` a confidence interval, ``n`` the number of independent units
+    tested, ``supported`` whether the decision rule accepts the claim at level ``alpha``, and
+    ``detail`` anything else worth reporting (test name, exactness, raw statistics).
+    """
+
+    statistic: str
+    value: float
+    control: float | None
+    effect_size: float | None
+    p_value: float | None
+    ci: tuple[float, float] | None
+    n: int
+    alternative: str
+    alpha: float
+    supported: bool
+    detail: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-serialisable dict (NaN and infinities become ``None``)."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+
+
+def _f(v: Any) -> float | None:
+    if v is None:
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+def _decide(p: float | None, alpha: float) -> bool:
+    return p is not None and math.isfinite(p) and p <= alpha
+
+
+def _vec(x: Any, name: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().to(torch.float64).numpy()
+    a = np.asarray(x, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(a)):
+        raise NonFiniteActivationError(f"{name} contains NaN or infinite values")
+    return a
+
+
+def _paired(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    xa, ya = _vec(x, "x"), _vec(y, "y")
+    if xa.shape != ya.shape:
+        raise ValueError(f"paired samples need equal lengths, got {xa.size} and {ya.size}")
+    if xa.size == 0:
+        raise ValueError("empty sample")
+    return xa, ya
+
+
+def _check_alternative(alternative: str) -> None:
+    if alternative not in _ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
+
+
+def _cohen_dz(d: np.ndarray) -> float | None:
+    if d.size < 2:
+        return None
+    sd = float(np.std(d, ddof=1))
+    return float(np.mean(d)) / sd if sd > 0 else None
+
+
+# -------------------------------------------------------------------------- permutation tests
+def _signflip_pvalue(d: np.ndarray, alternative: str, n_resamples: int, seed: int) -> tuple[float, bool, int]:
+    n = d.size
+    obs = float(d.mean())
+    tol = 1e-12 * float(np.abs(d).mean()) + 1e-300
+
+    def count(null: np.ndarray) -> int:
+        if alternative == "greater":
+            return int(np.count_nonzero(null >= obs - tol))
+        if alternative == "less":
+            return int(np.count_nonzero(null <= obs + tol))
+        return int(np.count_nonzero(np.abs(null) >= abs(obs) - tol))
+
+    if n <= EXACT_SIGNFLIP_MAX_N:
+        patterns = ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1) * 2.0 - 1.0
+        return count(patterns @ d / n) / 2**n, True, 2**n
+    rng = np.random.default_rng(seed)
+    hits, done = 0, 0
+    chunk = max(1, min(n_resamples, 2**22 // n))
+    while done < n_resamples:
+        m = min(chunk, n_resamples - done)
+        signs = rng.integers(0, 2, size=(m, n)) * 2.0 - 1.0
+        hits += count(signs @ d / n)
+        done += m
+    return (hits + 1) / (n_resamples + 1), False, n_resamples
+
+
+def paired_permutation_test(
+    x: Any,
+    y: Any,
+    *,
+    alternative: str = "greater",
+    n_resamples: int = 10000,
+    seed: int = 0,
+    alpha: float = 0.01,
+    statistic: str = "mean",
+) -> Decision:
+    """Sign-flip permutation test of the mean paired difference ``x - y``.
+
+    Under H0 each difference is symmetric around 0, so its sign is exchangeable. With n <= 16
+    pairs all 2**n sign patterns are enumerated (exact p = share of patterns whose mean is at
+    least the observed one); otherwise ``n_resamples`` random patterns (seeded) give
+    ``p = (1 + hits) / (1 + n_resamples)``. ``value``/``control`` are the means of x and y;
+    ``effect_size`` is Cohen's d_z (mean difference / sd of differences).
+    """
+    _check_alternative(alternative)
+    xa, ya = _paired(x, y)
+    d = xa - ya
+    p, exact, m = _signflip_pvalue(d, alternative, n_resamples, seed)
+    return Decision(
+        statistic=statistic,
+        value=float(xa.mean()),
+        control=float(ya.mean()),
+        effect_size=_cohen_dz(d),
+        p_value=p,
+        ci=None,
+        n=int(d.size),
+        alternative=alternative,
+        alpha=alpha,
+        supported=_decide(p, alpha) and _direction_ok(float(d.mean()), alternative),
+        detail={
+            "test": "paired sign-flip permutation",
+            "mean_difference": float(d.mean()),
+            "exact": exact,
+            "n_permutations": m,
+            "seed": None if exact else seed,
+        },
+    )
+
+
+def _direction_ok(diff: float, alternative: str) -> bool:
+    if alternative == "greater":
+        return diff > 0
+    if alternative == "less":
+        return diff < 0
+    return diff != 0
+
+
+def wilcoxon_greater(
+    x: Any,
+    y: Any,
+    *,
+    alpha: float = 0.01,
+    alternative: str = "greater",
+    zero_method: str = "wilcox",
+    statistic: str = "median",
+) -> Decision:
+    """Wilcoxon signed-rank test of paired ``x - y`` (``scipy.stats.wilcoxon``), one-sided.
+
+    ``value``/``control`` are the medians of x and y; ``effect_size`` the matched-pairs
+    rank-biserial correlation ``(W+ - W-) / (W+ + W-)``. All-zero differences give p = 1.
+    """
+    _check_alternative(alternative)
+    xa, ya = _paired(x, y)
+    d = xa - ya
+    nz = d[d != 0]
+    if nz.size == 0:
+        p, w, rbc = 1.0, None, None
+    else:
+        res = sps.wilcoxon(xa, ya, alternative=alternative, zero_method=zero_method)
+        p, w = float(res.pvalue), float(res.statistic)
+        ranks = sps.rankdata(np.abs(nz))
+        w_plus, w_minus = ranks[nz > 0].sum(), ranks[nz < 0].sum()
+        rbc = float((w_plus - w_minus) / (w_plus + w_minus))
+    return Decision(
+        statistic=statistic,
+        value=float(np.median(xa)),
+        control=float(np.median(ya)),
+        effect_size=rbc,
+        p_value=p,
+        ci=None,
+        n=int(d.size),
+        alternative=alternative,
+        alpha=alpha,
+        supported=_decide(p, alpha),
+        detail={
+            "test": "Wilcoxon signed-rank",
+            "W": w,
+            "zero_method": zero_method,
+            "n_nonzero": int(nz.size),
+            "median_difference": float(np.median(d)),
+        },
+    )
+
+
+# ------------------------------------------------------------------------------- bootstrap
+def _apply_stat(stat: Callable, samples: np.ndarray) -> np.ndarray:
+    try:
+        out = np.asarray(stat(samples, axis=1), dtype=np.float64)
+        if out.shape == (samples.shape[0],):
+            return out
+    except TypeError:
+        pass
+    return np.array([float(stat(row)) for row in samples], dtype=np.float64)
+
+
+def _bootstrap_distribution(
+    arrays: tuple[np.ndarray, ...],
+    fn: Callable[..., np.ndarray],
+    n_resamples: int,
+    seed: int,
+) -> np.ndarray:
+    """``fn(*resampled arrays)`` for ``n_resamples`` resamples of shared row indices."""
+    n = arrays[0].size
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_resamples, dtype=np.float64)
+    chunk = max(1, min(n_resamples, 2**22 // max(1, n)))
+    for a in range(0, n_resamples, chunk):
+        m = min(chunk, n_resamples - a)
+        idx = rng.integers(0, n, size=(m, n))
+        out[a : a + m] = fn(*(arr[idx] for arr in arrays))
+    return out
+
+
+def bootstrap_ci(
+    values: Any,
+    *,
+    stat: Callable = np.mean,
+    confidence: float = 0.99,
+    n_resamples: int = 10000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of ``stat(values)``.
+
+    ``stat`` is called as ``stat(samples, axis=1)`` on a ``[resamples, n]`` block when it
+    accepts ``axis`` (numpy reductions do), else once per resample. Seeded
+    (``numpy.random.default_rng(seed)``); returns ``(lo, hi)`` floats.
+    """
+    v = _vec(values, "values")
+    if v.size == 0:
+        raise ValueError("bootstrap of an empty sample")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    boot = _bootstrap_distribution((v,), lambda s: _apply_stat(stat, s), n_resamples, seed)
+    lo, hi = np.quantile(boot, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(lo), float(hi)
+
+
+def bootstrap_greater(
+    x: Any,
+    y: Any,
+    *,
+    stat: Callable = np.mean,
+    alpha: float = 0.01,
+    n_resamples: int = 10000,
+    seed: int = 0,
+    statistic: str = "mean",
+) -> Decision:
+    """Bootstrap test that ``stat(x)`` exceeds ``stat(y)`` (paired) or a control scalar ``y``.
+
+    With an array ``y`` (same length) pairs are resampled together and the statistic is
+    ``stat(x*) - stat(y*)``; with a scalar ``y`` it is ``stat(x*) - y``. ``ci`` is the
+    two-sided percentile interval at confidence ``1 - 2 alpha``, so its lower end is the
+    one-sided ``1 - alpha`` lower confidence bound; the claim is supported when it is > 0.
+    ``p_value`` is None (the decision is the interval); ``detail["boot_share_le_0"]`` gives the
+    share of bootstrap differences <= 0.
+    """
+    xa = _vec(x, "x")
+    if xa.size == 0:
+        raise ValueError("bootstrap of an empty sample")
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
+    scalar = np.ndim(y) == 0 and not (isinstance(y, torch.Tensor) and y.numel() != 1)
+    if scalar:
+        c = float(y.item() if isinstance(y, torch.Tensor) else y)
+        if not math.isfinite(c):
+            raise NonFiniteActivationError("control value is not finite")
+        observed = float(_apply_stat(stat, xa[None, :])[0])
+        boot = _bootstrap_distribution((xa,), lambda s: _apply_stat(stat, s) - c, n_resamples, seed)
+        control: float = c
+        sd = float(np.std(xa, ddof=1)) if xa.size > 1 else 0.0
+        effect = (observed - c) / sd if sd > 0 else None
+    else:
+        xa, ya = _paired(x, y)
+        observed = float(_apply_stat(stat, xa[None, :])[0])
+        control = float(_apply_stat(stat, ya[None, :])[0])
+        boot = _bootstrap_distribution(
+            (xa, ya), lambda s, t: _apply_stat(stat, s) - _apply_stat(stat, t), n_resamples, seed
+        )
+        effect = _cohen_dz(xa - ya)
+    lo, hi = np.quantile(boot, [alpha, 1 - alpha])
+    return Decision(
+        statistic=statistic,
+        value=observed,
+        control=control,
+        effect_size=_f(effect),
+        p_value=None,
+        ci=(float(lo), float(hi)),
+        n=int(xa.size),
+        alternative="greater",
+        alpha=alpha,
+        supported=bool(lo > 0),
+        detail={
+            "test": "percentile bootstrap" + (" vs control" if scalar else " of paired difference"),
+            "difference": observed - control,
+            "confidence": 1 - 2 * alpha,
+            "n_resamples": n_resamples,
+            "seed": seed,
+            "boot_share_le_0": float(np.mean(boot <= 0)),
+        },
+    )
+
+
+# ----------------------------------------------------------------------------- proportions
+def two_proportion_test(
+    k1: int,
+    n1: int,
+    k2: int,
+    n2: int,
+    *,
+    alternative: str = "greater",
+    alpha: float = 0.01,
+    statistic: str = "proportion",
+    min_expected: float = 5.0,
+) -> Decision:
+    """Compare two proportions ``k1/n1`` vs ``k2/n2``.
+
+    Pooled one-sided z test when every expected cell count (under the pooled rate) is at least
+    ``min_expected``; otherwise Fisher's exact test (``scipy.stats.fisher_exact``) on the 2x2
+    table. ``effect_size`` is the difference of proportions; Cohen's h is in ``detail``.
+    """
+    _check_alternative(alternative)
+    for name, k, n in (("1", k1, n1), ("2", k2, n2)):
+        if n <= 0 or not 0 <= k <= n:
+            raise ValueError(f"need 0 <= k{name} <= n{name} and n{name} > 0, got {k}/{n}")
+    p1, p2 = k1 / n1, k2 / n2
+    pooled = (k1 + k2) / (n1 + n2)
+    expected = min(n1 * pooled, n1 * (1 - pooled), n2 * pooled, n2 * (1 - pooled))
+    if expected >= min_expected:
+        se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+        z = (p1 - p2) / se
+        if alternative == "greater":
+            p = float(sps.norm.sf(z))
+        elif alternative == "less":
+            p = float(sps.norm.cdf(z))
+        else:
+            p = float(2 * sps.norm.sf(abs(z)))
+        test, extra = "two-proportion z", {"z": z}
+    else:
+        res = sps.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]], alternative=alternative)
+        p = float(res.pvalue)
+        test, extra = "Fisher exact", {"odds_ratio": _f(res.statistic)}
+    h = 2 * math.asin(math.sqrt(p1)) - 2 * math.asin(math.sqrt(p2))
+    return Decision(
+        statistic=statistic,
+        value=p1,
+        control=p2,
+        effect_size=p1 - p2,
+        p_value=p,
+        ci=None,
+        n=int(n1 + n2),
+        alternative=alternative,
+        alpha=alpha,
+        supported=_decide(p, alpha) and (alternative == "two-sided" or _direction_ok(p1 - p2, alternative)),
+        detail={"test": test, "k1": k1, "n1": n1, "k2": k2, "n2": n2, "cohen_h": h, **extra},
+    )
+
+
+def binomial_greater(
+    k: int, n: int, p0: float, *, alpha: float = 0.01, statistic: str = "proportion"
+) -> Decision:
+    """Exact binomial test that the success rate ``k/n`` exceeds ``p0`` (``scipy.stats.binomtest``).
+
+    ``ci`` is the one-sided Clopper–Pearson interval ``(lower, 1)`` at confidence ``1 - alpha``.
+    """
+    if n <= 0 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n and n > 0, got {k}/{n}")
+    if not 0 <= p0 <= 1:
+        raise ValueError(f"p0 must be a probability, got {p0}")
+    res = sps.binomtest(int(k), int(n), p0, alternative="greater")
+    ci = res.proportion_ci(confidence_level=1 - alpha, method="exact")
+    p = float(res.pvalue)
+    return Decision(
+        statistic=statistic,
+        value=k / n,
+        control=float(p0),
+        effect_size=k / n - p0,
+        p_value=p,
+        ci=(float(ci.low), float(ci.high)),
+        n=int(n),
+        alternative="greater",
+        alpha=alpha,
+        supported=_decide(p, alpha),
+        detail={"test": "exact binomial", "k": int(k)},
+    )
+
+
+# ------------------------------------------------------------------------------------ trends
+def _centred_unit(v: np.ndarray) -> np.ndarray | None:
+    c = v - v.mean()
+    norm = float(np.sqrt(c @ c))
+    return c / norm if norm > 0 else None
+
+
+def trend_test(
+    steps: Any,
+    values: Any,
+    *,
+    alternative: str = "increasing",
+    alpha: float = 0.01,
+    statistic: str = "Spearman rho",
+) -> Decision:
+    """Monotone trend of ``values`` over ``steps``: Spearman's rho and a one-sided p-value.
+
+    For n <= 8 points the p-value is exact: the share of all n! orderings of the values whose
+    rho is at least (``"increasing"``) or at most (``"decreasing"``) the observed one (ties keep
+    their mid-ranks). Longer series use ``scipy.stats.spearmanr``'s t approximation. Note that
+    with n points the smallest exact p is 1/n! (n = 5: 0.0083), so short series cannot pass a
+    small ``alpha``. A constant series gives rho = NaN (reported as None) and p = 1.
+    """
+    if alternative not in ("increasing", "decreasing"):
+        raise ValueError(f"alternative must be 'increasing' or 'decreasing', got {alternative!r}")
+    s, v = _paired(steps, values)
+    n = s.size
+    if n < 3:
+        raise ValueError(f"a trend test needs at least 3 points, got {n}")
+    rs, rv = _centred_unit(sps.rankdata(s)), _centred_unit(sps.rankdata(v))
+    detail: dict[str, Any] = {"n_points": n}
+    if rs is None or rv is None:
+        rho, p, exact = float("nan"), 1.0, n <= EXACT_TREND_MAX_N
+    else:
+        rho = float(np.clip(rs @ rv, -1.0, 1.0))
+        if n <= EXACT_TREND_MAX_N:
+            perms = np.array(list(itertools.permutations(range(n))), dtype=np.int64)
+            null = rv[perms] @ rs
+            tol = 1e-12
+            if alternative == "increasing":
+                p = float(np.mean(null >= rho - tol))
+            else:
+                p = float(np.mean(null <= rho + tol))
+            exact = True
+            detail["n_permutations"] = int(perms.shape[0])
+        else:
+            res = sps.spearmanr(s, v, alternative="greater" if alternative == "increasing" else "less")
+            p, exact = float(res.pvalue), False
+    detail.update(test="Spearman rank correlation", exact=exact, first=float(v[np.argmin(s)]),
+                  last=float(v[np.argmax(s)]))
+    return Decision(
+        statistic=statistic,
+        value=rho,
+        control=0.0,
+        effect_size=_f(rho),
+        p_value=p,
+        ci=None,
+        n=int(n),
+        alternative=alternative,
+        alpha=alpha,
+        supported=_decide(p, alpha),
+        detail=detail,
+    )
+
+
+# --------------------------------------------------------------------------------- one sample
+def one_sample_greater(
+    values: Any,
+    null: float,
+    *,
+    alpha: float = 0.01,
+    method: str = "t",
+    n_resamples: int = 10000,
+    seed: int = 0,
+    statistic: str = "mean",
+) -> Decision:
+    """One-sided test that the mean of ``values`` exceeds ``null``.
+
+    ``method``: ``"t"`` (one-sample t test; ``ci`` is the two-sided ``1 - 2 alpha`` t interval,
+    whose lower end is the one-sided bound), ``"sign-flip"`` (permutation test of
+    ``values - null``, exact for n <= 16) or ``"wilcoxon"`` (signed-rank test). ``effect_size``
+    is ``(mean - null) / sd``.
+    """
+    v = _vec(values, "values")
+    if v.size == 0:
+        raise ValueError("empty sample")
+    null = float(null)
+    d = v - null
+    mean = float(v.mean())
+    ci = None
+    detail: dict[str, Any] = {"method": method}
+    if method == "t":
+        if v.size < 2:
+            raise ValueError("a t test needs at least 2 values")
+        sd = float(np.std(v, ddof=1))
+        if sd == 0:
+            p = 0.0 if mean > null else 1.0
+            detail["degenerate"] = "zero variance"
+        else:
+            res = sps.ttest_1samp(v, null, alternative="greater")
+            p = float(res.pvalue)
+            detail["t"] = float(res.statistic)
+            half = float(sps.t.ppf(1 - alpha, v.size - 1)) * sd / math.sqrt(v.size)
+            ci = (mean - half, mean + half)
+        detail["test"] = "one-sample t"
+    elif method == "sign-flip":
+        p, exact, m = _signflip_pvalue(d, "greater", n_resamples, seed)
+        detail.update(test="sign-flip permutation", exact=exact, n_permutations=m)
+    elif method == "wilcoxon":
+        if np.all(d == 0):
+            p = 1.0
+        else:
+            p = float(sps.wilcoxon(d, alternative="greater").pvalue)
+        detail["test"] = "Wilcoxon signed-rank"
+    else:
+        raise ValueError(f"method must be 't', 'sign-flip' or 'wilcoxon', got {method!r}")
+    return Decision(
+        statistic=statistic,
+        value=mean,
+        control=null,
+        effect_size=_cohen_dz(d),
+        p_value=p,
+        ci=ci,
+        n=int(v.size),
+        alternative="greater",
+        alpha=alpha,
+        supported=_decide(p, alpha) and mean > null,
+        detail=detail,
+    )
