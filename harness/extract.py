@@ -70,6 +70,13 @@ def _pad(ids: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch
     return input_ids.to(device), mask.to(device)
 
 
+def _backbone(lm: LoadedModel) -> torch.nn.Module:
+    """The transformer without its LM head: every neuron site and hidden state lies inside it, and
+    skipping the [tokens × vocabulary] projection saves much of a forward pass (BLOOM: 250,880 rows)."""
+    base = getattr(lm.model, "base_model", None)
+    return base if isinstance(base, torch.nn.Module) else lm.model
+
+
 def _progress(total: int, desc: str, progress: bool):
     return tqdm(total=total, desc=desc, unit="sent", disable=None if progress else True, leave=False)
 
@@ -94,13 +101,14 @@ def pooled_responses(
     n, site = len(ids), lm.site
     out = {p: torch.empty((n, site.n_units), dtype=torch.float32) for p in poolings}
     pad_id = lm.tokenizer.pad_token_id
+    backbone = _backbone(lm)
     with record_pooled(site, want_max="max" in poolings, want_mean="mean" in poolings) as batch, intervene(
         site, interventions
     ), _progress(n, desc, progress) as bar:
         for rows in length_sorted_batches([len(s) for s in ids], batch_size):
             input_ids, mask = _pad([ids[i] for i in rows], pad_id, lm.device)
             batch.mask = mask
-            lm.model(input_ids=input_ids, attention_mask=mask.long(), use_cache=False)
+            backbone(input_ids=input_ids, attention_mask=mask.long(), use_cache=False)
             index = torch.as_tensor(rows)
             for pooling in poolings:
                 per_layer = getattr(batch, pooling)
@@ -142,7 +150,9 @@ def hidden_states_at(
     with _progress(len(ids), "hidden states", progress) as bar:
         for rows in length_sorted_batches(lengths, batch_size):
             input_ids, mask = _pad([ids[i] for i in rows], lm.tokenizer.pad_token_id, lm.device)
-            output = lm.model(input_ids=input_ids, attention_mask=mask.long(), output_hidden_states=True, use_cache=False)
+            output = _backbone(lm)(
+                input_ids=input_ids, attention_mask=mask.long(), output_hidden_states=True, use_cache=False
+            )
             picked = torch.stack(
                 [h[torch.arange(len(rows)), torch.as_tensor(positions[rows], device=h.device)] for h in output.hidden_states]
             ).float().cpu()

@@ -8,7 +8,7 @@ was. Interventions apply at every position, prompt included (RF App. E, LF §4.3
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import torch
@@ -17,11 +17,15 @@ from harness.sites import NeuronSite
 
 
 @contextlib.contextmanager
-def site_hooks(site: NeuronSite, transform: Callable[[int, torch.Tensor], torch.Tensor | None]) -> Iterator[None]:
+def site_hooks(
+    site: NeuronSite, transform: Callable[[int, torch.Tensor], torch.Tensor | None], *, prepend: bool = False
+) -> Iterator[None]:
     """Call ``transform(layer, activation)`` on each layer's neuron tensor during forward passes.
 
-    ``activation`` is ``[batch, tokens, units_per_layer]``. If ``transform`` returns a tensor it
+    ``activation`` is ``[batch, tokens, units_per_layer]``, or ``[batch * tokens, units_per_layer]``
+    where the model flattens tokens before its MLP (OPT). If ``transform`` returns a tensor it
     replaces the activation (for an input site, the module's first positional argument).
+    ``prepend`` runs the hooks before hooks already registered on the site's modules.
     """
     handles = []
     try:
@@ -31,7 +35,7 @@ def site_hooks(site: NeuronSite, transform: Callable[[int, torch.Tensor], torch.
                 def hook(_module, _args, output, layer=layer):
                     return transform(layer, output)
 
-                handles.append(module.register_forward_hook(hook))
+                handles.append(module.register_forward_hook(hook, prepend=prepend))
             else:
 
                 def pre_hook(_module, args, layer=layer):
@@ -40,20 +44,67 @@ def site_hooks(site: NeuronSite, transform: Callable[[int, torch.Tensor], torch.
                         return None
                     return (replaced, *args[1:])
 
-                handles.append(module.register_forward_pre_hook(pre_hook))
+                handles.append(module.register_forward_pre_hook(pre_hook, prepend=prepend))
         yield
     finally:
         for handle in handles:
             handle.remove()
 
 
-@dataclass
 class PooledBatch:
-    """Per-layer pooled responses of the current batch, filled by :func:`record_pooled`."""
+    """Per-layer pooled responses of the current batch, filled by :func:`record_pooled`.
 
-    mask: torch.Tensor | None = None  # [batch, tokens] bool, True on real tokens
-    max: dict[int, torch.Tensor] = field(default_factory=dict)  # layer -> [batch, units]
-    mean: dict[int, torch.Tensor] = field(default_factory=dict)
+    ``mask`` ([batch, tokens] bool, True on real tokens) is set before each forward pass; what the
+    hooks need from it is derived once per batch, not once per layer: ``_head``, the number of
+    leading positions that are real in every row (with right padding, the shortest length), an
+    additive -inf bias on padding for the positions after it, and per-token mean weights.
+    ``max`` and ``mean`` map layer -> [batch, units].
+    """
+
+    def __init__(self) -> None:
+        self._mask: torch.Tensor | None = None
+        self._head = 0
+        self._derived: dict[tuple, torch.Tensor] = {}
+        self.max: dict[int, torch.Tensor] = {}
+        self.mean: dict[int, torch.Tensor] = {}
+
+    @property
+    def mask(self) -> torch.Tensor | None:
+        return self._mask
+
+    @mask.setter
+    def mask(self, mask: torch.Tensor | None) -> None:
+        self._mask = None if mask is None else torch.as_tensor(mask).bool()
+        self._derived = {}
+        if self._mask is not None:
+            all_real = self._mask.all(dim=0)  # per position: real in every row
+            self._head = int(all_real.shape[0] if bool(all_real.all()) else torch.argmin(all_real.int()))
+
+    def _tail_bias(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """[batch, tokens - head, 1]: 0 on real tokens, -inf on padding (cheaper than masked_fill)."""
+        key = ("bias", device, dtype)
+        if key not in self._derived:
+            pad = ~self._mask[:, self._head :].to(device)
+            self._derived[key] = torch.zeros(pad.shape, dtype=dtype, device=device).masked_fill(pad, float("-inf")).unsqueeze(-1)
+        return self._derived[key]
+
+    def _masked_max(self, act: torch.Tensor) -> torch.Tensor:
+        """Max over real tokens of [batch, tokens, units]. The leading positions real in every row
+        need no masking; only the rest is copied with the bias added, so a length-sorted batch
+        makes a small temporary instead of one as large as the activation."""
+        head, width = self._head, act.shape[1]
+        if head == width:
+            return act.amax(dim=1)
+        tail = (act[:, head:] + self._tail_bias(act.device, act.dtype)).amax(dim=1)
+        return tail if head == 0 else torch.maximum(act[:, :head].amax(dim=1), tail)
+
+    def _mean_weights(self, device: torch.device) -> torch.Tensor:
+        """[batch, 1, tokens] float32: 1/n on each of a sentence's n real tokens, 0 on padding."""
+        key = ("weights", device)
+        if key not in self._derived:
+            mask = self._mask.to(device).float()
+            self._derived[key] = (mask / mask.sum(dim=1, keepdim=True).clamp_min(1)).unsqueeze(1)
+        return self._derived[key]
 
 
 @contextlib.contextmanager
@@ -61,8 +112,10 @@ def record_pooled(site: NeuronSite, *, want_max: bool = True, want_mean: bool = 
     """Record max- and mean-pooled responses over real tokens, per sentence and layer.
 
     Set ``batch.mask`` ([batch, tokens], True on real tokens) before each forward pass. Padding is
-    masked out of both poolings (ml-selfcond's max included pad positions). Pooling happens inside
-    the hook, so memory is O(batch × units), never O(batch × tokens × units) across layers.
+    masked out of both poolings (ml-selfcond's max included pad positions); padding positions must
+    hold finite activations (true of right-padded causal LMs), since NaN there would propagate.
+    Pooling happens inside the hook, so memory is O(batch × units), never O(batch × tokens × units)
+    across layers. A sentence without real tokens pools to -inf (max) and 0 (mean).
     """
     batch = PooledBatch()
 
@@ -70,13 +123,13 @@ def record_pooled(site: NeuronSite, *, want_max: bool = True, want_mean: bool = 
         mask = batch.mask
         if mask is None:
             raise RuntimeError("record_pooled: set batch.mask before the forward pass")
-        mask3 = mask.to(act.device).unsqueeze(-1)
+        if act.dim() == 2:  # OPT runs its MLP on [batch * tokens, units]
+            act = act.view(mask.shape[0], mask.shape[1], act.shape[-1])
         if want_max:
-            lowest = torch.finfo(act.dtype).min
-            batch.max[layer] = act.masked_fill(~mask3, lowest).amax(dim=1)
+            batch.max[layer] = batch._masked_max(act)
         if want_mean:
-            counts = mask3.sum(dim=1).clamp_min(1).to(torch.float32)
-            batch.mean[layer] = (act.float() * mask3).sum(dim=1) / counts
+            # a batched [1, tokens] × [tokens, units] product: no [batch, tokens, units] temporary
+            batch.mean[layer] = torch.bmm(batch._mean_weights(act.device), act.float()).squeeze(1)
         return None
 
     with site_hooks(site, pool):
@@ -141,5 +194,7 @@ def intervene(site: NeuronSite, interventions: Intervention | Sequence[Intervent
                 act[..., units] = act[..., units] * scale
         return act
 
-    with site_hooks(site, apply):
+    # Interventions run before any other hook on the site (a recorder entered earlier included), so
+    # what is recorded is what the model computes with.
+    with site_hooks(site, apply, prepend=True):
         yield

@@ -123,6 +123,9 @@ def resolve_source(name: str, revision: str | None = None, *, toy_seed: int = 0)
         return _resolve_local_run(Path(ensure_toy(seed=toy_seed)), revision, "toy")
     profile = profile_for(name)
     if profile is not None:
+        if revision is not None and profile.intermediate_repo and _step_of(revision) is not None:
+            # "600000", "step600000" and "global_step600000" name one checkpoint: check the canonical name
+            revision = f"global_step{_step_of(revision)}"
         if revision in profile.known_bad:
             raise BadCheckpointError(f"{name}@{revision} is refused: {profile.known_bad[revision]}")
         if revision and revision.startswith("global_step") and profile.intermediate_repo:
@@ -175,13 +178,13 @@ def weights_digest(model: torch.nn.Module) -> tuple[str, list[str]]:
     return digest.hexdigest(), non_finite
 
 
-def _unavailable(source: Source, what: str, error: Exception) -> ModelNotAvailableError:
-    where = f"{source.weights}" + (f" at revision {source.revision}" if source.revision else "")
+def _unavailable(repo: str, revision: str | None, what: str, error: Exception) -> ModelNotAvailableError:
+    where = f"{repo}" + (f" at revision {revision}" if revision else "")
     return ModelNotAvailableError(
         f"cannot load the {what} of {where}: it is not in the local Hugging Face cache and the hub is not "
         f"reachable ({type(error).__name__}). Download it on a connected machine "
-        f"(huggingface-cli download {source.weights}"
-        + (f" --revision {source.revision}" if source.revision else "")
+        f"(hf download {repo}"
+        + (f" --revision {revision}" if revision else "")
         + ") or pass a local folder saved with save_pretrained."
     )
 
@@ -207,11 +210,11 @@ def load_model(
     try:
         model = AutoModelForCausalLM.from_pretrained(source.weights, revision=source.revision, dtype=torch_dtype)
     except (OSError, ValueError) as error:
-        raise _unavailable(source, "weights", error) from error
+        raise _unavailable(source.weights, source.revision, "weights", error) from error
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.tokenizer, revision=source.tokenizer_revision)
     except (OSError, ValueError) as error:
-        raise _unavailable(source, "tokenizer", error) from error
+        raise _unavailable(source.tokenizer, source.tokenizer_revision, "tokenizer", error) from error
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"

@@ -44,6 +44,13 @@ def windows(token_ids: Sequence[int], window: int) -> torch.Tensor:
     return ids[: n_full * window].view(n_full, window)
 
 
+def _default_window(config, cap: int = 1024) -> int:
+    """1024 tokens, or fewer where the model has fewer positions (GPT-2 ``n_positions``, OPT/LLaMA
+    ``max_position_embeddings``); longer windows would index past learned position embeddings."""
+    limit = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+    return min(int(limit), cap) if limit else cap
+
+
 @torch.inference_mode()
 def perplexity(
     lm: LoadedModel,
@@ -57,7 +64,7 @@ def perplexity(
     if not texts:
         raise ValueError("no text to measure perplexity on")
     if window is None:
-        window = lm.profile.perplexity_window if lm.profile else int(getattr(lm.model.config, "n_positions", 0) or 1024)
+        window = lm.profile.perplexity_window if lm.profile else _default_window(lm.model.config)
     ids = lm.tokenizer("\n\n".join(texts), add_special_tokens=False)["input_ids"]
     chunks = windows(ids, window)
     nll_sum, n_predicted = 0.0, 0

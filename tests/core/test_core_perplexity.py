@@ -1,0 +1,98 @@
+"""Perplexity: non-overlapping windows, exp of the token-weighted mean NLL, with or without ablation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from tiny_models import SENTENCES, down_projections
+
+from harness.errors import NonFiniteActivationError
+from harness.hooks import Intervention
+from harness.perplexity import perplexity, windows
+
+
+def test_windows_are_non_overlapping_and_drop_the_remainder():
+    ids = list(range(10))
+    assert windows(ids, 4).tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert windows(ids, 5).tolist() == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+    assert windows(ids, 10).tolist() == [ids]
+    assert windows(ids, 32).tolist() == [ids]  # a lone shorter text is one window
+    assert windows([7, 8], 2).tolist() == [[7, 8]]
+    with pytest.raises(ValueError):
+        windows(ids, 1)
+    with pytest.raises(ValueError):
+        windows([1], 4)
+
+
+@torch.inference_mode()
+def _perplexity_by_hand(lm, texts, window, zero_layer=None, arch=None):
+    ids = lm.tokenizer("\n\n".join(texts), add_special_tokens=False)["input_ids"]
+    n_windows = max(1, len(ids) // window)
+    handle = None
+    if zero_layer is not None:
+        proj = down_projections(lm.model, arch)[zero_layer]
+        handle = proj.register_forward_pre_hook(lambda _m, args: (torch.zeros_like(args[0]), *args[1:]))
+    total, count = 0.0, 0
+    try:
+        for w in range(n_windows):
+            chunk = ids[w * window : (w + 1) * window] if len(ids) >= window else ids
+            logits = lm.model(input_ids=torch.tensor([chunk]), use_cache=False).logits[0].double()
+            log_probs = logits.log_softmax(dim=-1)  # position t predicts token t + 1
+            total -= float(log_probs[torch.arange(len(chunk) - 1), torch.tensor(chunk[1:])].sum())
+            count += len(chunk) - 1
+    finally:
+        if handle is not None:
+            handle.remove()
+    return math.exp(total / count), count, n_windows
+
+
+@pytest.mark.parametrize("arch", ["bloom", "llama", "opt"])
+def test_perplexity_equals_exp_mean_nll_by_hand(load_tiny, arch):
+    lm = load_tiny(arch)
+    expected, count, n_windows = _perplexity_by_hand(lm, SENTENCES, window=16)
+    got = perplexity(lm, SENTENCES, window=16, batch_size=3)
+    assert got.n_windows == n_windows > 3
+    assert got.n_predicted == count == n_windows * 15
+    assert got.perplexity == pytest.approx(expected, rel=1e-5)
+    assert got.mean_nll == pytest.approx(math.log(expected), rel=1e-5)
+    # the batch size of windows does not matter
+    assert perplexity(lm, SENTENCES, window=16, batch_size=1).perplexity == pytest.approx(got.perplexity, rel=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["bloom", "gemma"])
+def test_zeroing_a_layer_changes_perplexity_as_by_hand(load_tiny, arch):
+    lm = load_tiny(arch)
+    base = perplexity(lm, SENTENCES, window=16)
+    layer_units = torch.arange(lm.site.units_per_layer)  # every unit of layer 0
+    ablated = perplexity(lm, SENTENCES, window=16, interventions=Intervention(layer_units, scale=0.0))
+    expected, _, _ = _perplexity_by_hand(lm, SENTENCES, window=16, zero_layer=0, arch=arch)
+    assert ablated.perplexity == pytest.approx(expected, rel=1e-5)
+    assert abs(ablated.perplexity / base.perplexity - 1) > 1e-3
+    # and the ablation is gone afterwards
+    assert perplexity(lm, SENTENCES, window=16).perplexity == pytest.approx(base.perplexity, rel=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["opt", "gpt2", "bloom"])
+def test_default_window_fits_the_model(load_tiny, arch):
+    """Without a profile the default window must not exceed the model's positions (OPT: learned, 128)."""
+    lm = load_tiny(arch)
+    long_texts = SENTENCES * 4  # several hundred tokens, more than 128
+    n_tokens = len(lm.tokenizer("\n\n".join(long_texts), add_special_tokens=False)["input_ids"])
+    assert n_tokens > 2 * 128
+    got = perplexity(lm, long_texts)
+    assert got.n_windows >= 1 and math.isfinite(got.perplexity)
+    limit = getattr(lm.model.config, "n_positions", None) or getattr(lm.model.config, "max_position_embeddings", None)
+    if limit:
+        assert got.n_predicted <= got.n_windows * (limit - 1)
+
+
+def test_perplexity_refuses_empty_input_and_nan(load_tiny, fresh_tiny):
+    with pytest.raises(ValueError):
+        perplexity(load_tiny("bloom"), [])
+    lm = fresh_tiny("bloom")
+    with torch.no_grad():
+        lm.model.transformer.h[0].mlp.dense_h_to_4h.bias[0] = float("nan")
+    with pytest.raises(NonFiniteActivationError):
+        perplexity(lm, SENTENCES, window=16)

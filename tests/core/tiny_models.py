@@ -1,0 +1,207 @@
+"""Builders shared by the core tests: tiny models of every supported architecture.
+
+Hidden size 32, 2 layers, random weights from a fixed seed, and a tiny byte-level BPE tokenizer
+trained on a few multilingual sentences (``<unk>``, ``<s>``, ``</s>``, ``<pad>``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+ARCHITECTURES = ("bloom", "llama", "mistral", "qwen2", "gemma", "gpt2", "opt", "xglm")
+
+# Sentences of several scripts and lengths (the length spread makes padding matter).
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Le renard brun saute par-dessus le chien paresseux, puis il s'endort sous un arbre.",
+    "El zorro marrón salta.",
+    "敏捷的棕色狐狸跳过了懒狗。",
+    "Con cáo nâu nhanh nhẹn nhảy qua con chó lười và chạy vào rừng sâu.",
+    "الثعلب البني السريع يقفز فوق الكلب الكسول",
+    "Mbweha wa kahawia anaruka juu ya mbwa mvivu.",
+    "O rato roeu a roupa do rei de Roma.",
+    "Hi.",
+    "In the beginning was the Word, and the Word was with God, and the Word was God.",
+    "भूरी लोमड़ी आलसी कुत्ते के ऊपर कूदती है।",
+    "Rubah cokelat melompati anjing yang malas.",
+]
+
+_TRAINING_TEXT = SENTENCES + [
+    "Au commencement était la Parole, et la Parole était avec Dieu.",
+    "En el principio era el Verbo, y el Verbo era con Dios.",
+    "太初有道，道与神同在，道就是神。",
+    "Hapo mwanzo kulikuwako Neno, naye Neno alikuwako kwa Mungu.",
+]
+
+HIDDEN = 32
+N_LAYERS = 2
+INIT = 0.2  # larger than the default 0.02 so that activations and logits vary visibly
+
+
+def _config_kwargs(arch: str, vocab: int) -> dict:
+    common_gated = dict(
+        hidden_size=HIDDEN,
+        intermediate_size=48,
+        num_hidden_layers=N_LAYERS,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        initializer_range=INIT,
+    )
+    return {
+        "bloom": dict(hidden_size=HIDDEN, n_layer=N_LAYERS, n_head=4, initializer_range=INIT),
+        "llama": common_gated,
+        "mistral": dict(common_gated, sliding_window=None),
+        "qwen2": common_gated,
+        "gemma": dict(common_gated, num_key_value_heads=1, head_dim=8),
+        "gpt2": dict(n_embd=HIDDEN, n_layer=N_LAYERS, n_head=4, n_positions=128, initializer_range=INIT),
+        "opt": dict(
+            hidden_size=HIDDEN,
+            ffn_dim=64,
+            num_hidden_layers=N_LAYERS,
+            num_attention_heads=4,
+            max_position_embeddings=128,
+            word_embed_proj_dim=HIDDEN,
+            init_std=INIT,
+        ),
+        "xglm": dict(
+            d_model=HIDDEN, ffn_dim=64, num_layers=N_LAYERS, attention_heads=4, max_position_embeddings=128, init_std=INIT
+        ),
+    }[arch] | dict(vocab_size=vocab)
+
+
+def build_tokenizer(path: Path, vocab_size: int = 300):
+    """Train a byte-level BPE on the sentences above and save it as a PreTrainedTokenizerFast."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_TRAINING_TEXT * 3, trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
+    fast.save_pretrained(path)
+    return fast
+
+
+def build_model(arch: str, tokenizer, *, seed: int = 0, **overrides):
+    """A randomly initialised causal LM of ``arch`` (seeded), in eval mode."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    kwargs = _config_kwargs(arch, len(tokenizer)) | overrides
+    config = AutoConfig.for_model(
+        arch,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **kwargs,
+    )
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(config).eval()
+
+
+def save_model(model, tokenizer, path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+
+def all_hooks(model: torch.nn.Module) -> dict[tuple[str, str], tuple]:
+    """Every forward (pre-)hook of every submodule: {(module name, kind): (hook ids...)}."""
+    found = {}
+    for name, module in model.named_modules():
+        for kind in ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs"):
+            table = getattr(module, kind, None)
+            if table:
+                found[(name, kind)] = tuple(table.keys())
+    return found
+
+
+# --- MLP neurons computed from their definition (CLAIMS.md "MLP neuron"), independently of harness.sites ---
+
+def _tanh_gelu(x):
+    return torch.nn.functional.gelu(x, approximate="tanh")
+
+
+_ACTIVATIONS = {
+    "silu": torch.nn.functional.silu,
+    "gelu": torch.nn.functional.gelu,
+    "gelu_new": _tanh_gelu,
+    "gelu_pytorch_tanh": _tanh_gelu,
+    "relu": torch.nn.functional.relu,
+}
+
+
+def mlp_blocks(model, arch: str):
+    """Per layer: (a module, neurons(module input, module output) computed by definition).
+
+    The neurons are computed from the MLP's input with the MLP's own weights, or (OPT, XGLM) from
+    the output of ``fc1``; they are never read from the module the harness hooks.
+    """
+    cfg = model.config
+    if arch == "bloom":
+        return [(b.mlp, lambda x, _o, m=b.mlp: _tanh_gelu(m.dense_h_to_4h(x))) for b in model.transformer.h]
+    if arch in ("llama", "mistral", "qwen2", "gemma"):
+        act = _ACTIVATIONS[cfg.hidden_act]
+        return [(b.mlp, lambda x, _o, m=b.mlp: act(m.gate_proj(x)) * m.up_proj(x)) for b in model.model.layers]
+    if arch == "gpt2":
+        act = _ACTIVATIONS[cfg.activation_function]
+        return [(b.mlp, lambda x, _o, m=b.mlp: act(m.c_fc(x))) for b in model.transformer.h]
+    if arch in ("opt", "xglm"):
+        act = _ACTIVATIONS[cfg.activation_function]
+        layers = model.model.decoder.layers if arch == "opt" else model.model.layers
+        return [(b.fc1, lambda _x, out: act(out)) for b in layers]
+    raise KeyError(arch)
+
+
+def down_projections(model, arch: str):
+    """Per layer, the linear map that reads the MLP neurons (its input is the neuron vector)."""
+    if arch == "bloom":
+        return [b.mlp.dense_4h_to_h for b in model.transformer.h]
+    if arch in ("llama", "mistral", "qwen2", "gemma"):
+        return [b.mlp.down_proj for b in model.model.layers]
+    if arch == "gpt2":
+        return [b.mlp.c_proj for b in model.transformer.h]
+    if arch == "opt":
+        return [b.fc2 for b in model.model.decoder.layers]
+    if arch == "xglm":
+        return [b.fc2 for b in model.model.layers]
+    raise KeyError(arch)
+
+
+def down_weight_columns(proj, units):
+    """A view-able index into ``proj``'s weight selecting the columns read from ``units``."""
+    # nn.Linear stores [out, in]; GPT-2's Conv1D stores [in, out].
+    if type(proj).__name__ == "Conv1D":
+        return (units, slice(None))
+    return (slice(None), units)
+
+
+@torch.inference_mode()
+def neurons_by_definition(model, arch: str, input_ids: list[int]) -> torch.Tensor:
+    """Run one sentence alone; return its neurons [layers, tokens, units] from the definition."""
+    captured = {}
+    handles = []
+    for layer, (module, neurons) in enumerate(mlp_blocks(model, arch)):
+        def hook(_m, args, output, layer=layer, neurons=neurons):
+            # OPT flattens [batch, tokens] before its MLP; one sentence is one batch row
+            captured[layer] = neurons(args[0], output).reshape(len(input_ids), -1).float()
+        handles.append(module.register_forward_hook(hook))
+    try:
+        model(input_ids=torch.tensor([input_ids]), use_cache=False)
+    finally:
+        for h in handles:
+            h.remove()
+    return torch.stack([captured[l] for l in range(len(captured))])
