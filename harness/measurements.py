@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
 import platform
 import subprocess
 from dataclasses import dataclass, field, replace
@@ -20,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from harness.errors import UnknownLanguageError
+from harness.errors import NonFiniteActivationError, UnknownLanguageError
 from harness.extract import PooledResponses, hidden_states_at, pooled_responses
 from harness.generation import GenerationConfig, generate
 from harness.hooks import Intervention
@@ -290,15 +291,50 @@ class Measurements:
         return torch.cat(blocks, dim=1), np.concatenate(labels)
 
     def perplexity(
-        self, revision: str | None, lang: str, *, zeroed: torch.Tensor | None = None, label: str = "full"
+        self,
+        revision: str | None,
+        lang: str,
+        *,
+        zeroed: torch.Tensor | None = None,
+        label: str = "full",
+        max_windows: int | None = None,
     ) -> Perplexity:
-        """Perplexity on ``lang``'s held-out text, with the given neurons zeroed (LF §4.3) or none."""
+        """Perplexity on ``lang``'s held-out text, with the given neurons zeroed (LF §4.3) or none.
+
+        ``max_windows`` keeps only the shortest prefix of the held-out verses that fills that many
+        windows (where the window is known from the profile; otherwise all text is used), for
+        measurements repeated many times (LF-3's matrix has L² + 3L of them).
+        """
         lm = self.model(revision)
         window = self.profile.perplexity_window if self.profile else None
-        key = self._key(lm, "perplexity", lang=lang, zeroed=units_digest(zeroed), window=window)
+        texts = self.data.texts("perplexity", lang)
+        if max_windows is not None and window is not None:
+            texts = _prefix_with_tokens(lm.tokenizer, texts, max_windows * window)
+        params = {} if max_windows is None or window is None else {"max_windows": max_windows}
+        key = self._key(lm, "perplexity", lang=lang, zeroed=units_digest(zeroed), window=window, **params)
         intervention = None if zeroed is None or len(zeroed) == 0 else Intervention(zeroed, scale=0.0)
         return self.cache.get_or_compute(
-            key, lambda: perplexity(lm, self.data.texts("perplexity", lang), window=window, interventions=intervention)
+            key,
+            lambda: perplexity(lm, texts, window=window, interventions=intervention, batch_size=self.config.batch_size),
+        )
+
+    def loglikelihoods(
+        self, revision: str | None, contexts: Sequence[str], continuations: Sequence[str]
+    ) -> torch.Tensor:
+        """Summed log-probability of each continuation after its context: ``[n]`` float64 (cached).
+
+        Multiple-choice scoring as lm-evaluation-harness does it (LF App. B, XStoryCloze):
+        context and continuation are tokenized separately and concatenated, and only the
+        continuation's tokens are scored. Put any separating space at the continuation's start.
+        """
+        lm = self.model(revision)
+        if len(contexts) != len(continuations):
+            raise ValueError(f"{len(contexts)} contexts but {len(continuations)} continuations")
+        digest = hashlib.sha256(json.dumps([list(contexts), list(continuations)], ensure_ascii=False).encode()).hexdigest()
+        window = self.profile.perplexity_window if self.profile else 2048
+        key = self._key(lm, "loglikelihood", pairs=digest[:32], n=len(contexts), window=window)
+        return self.cache.get_or_compute(
+            key, lambda: continuation_loglikelihoods(lm, contexts, continuations, max_tokens=window)
         )
 
     def generations(
@@ -344,6 +380,63 @@ class Measurements:
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
 
-    def with_model(self, model: str) -> "Measurements":
-        """A Measurements for another model of a family (scale claims), sharing the cache."""
-        return Measurements(replace(self.config, model=model, revision=None, checkpoints=None), cache=self.cache)
+    def with_model(self, model: str, *, languages: Sequence[str] | None = None) -> "Measurements":
+        """A Measurements for another model of a family (scale claims), sharing the cache.
+
+        ``languages`` fixes the evaluation languages (e.g. this run's), so that every model of a
+        family is measured on the same language set.
+        """
+        langs = tuple(languages) if languages else self.config.languages
+        return Measurements(replace(self.config, model=model, revision=None, checkpoints=None, languages=langs), cache=self.cache)
+
+
+def _prefix_with_tokens(tokenizer, texts: Sequence[str], n_tokens: int) -> list[str]:
+    """The shortest prefix of ``texts`` whose blank-line-joined tokens number at least ``n_tokens``."""
+    total = 0
+    for i, text in enumerate(texts):
+        total += len(tokenizer("\n\n" + text if i else text, add_special_tokens=False)["input_ids"])
+        if total >= n_tokens:
+            return list(texts[: i + 1])
+    return list(texts)
+
+
+@torch.inference_mode()
+def continuation_loglikelihoods(
+    lm: LoadedModel, contexts: Sequence[str], continuations: Sequence[str], *, batch_size: int = 8, max_tokens: int = 2048
+) -> torch.Tensor:
+    """``log p(continuation | context)`` summed over the continuation's tokens, per pair ``[n]``.
+
+    An empty context is replaced by the prompt token; contexts are cut from the left to fit
+    ``max_tokens`` together with the continuation.
+    """
+    tok = lm.tokenizer
+    ctx = tok(list(contexts), add_special_tokens=False)["input_ids"] if contexts else []
+    cont = tok(list(continuations), add_special_tokens=False)["input_ids"] if continuations else []
+    seqs, starts = [], []
+    for i, (c, k) in enumerate(zip(ctx, cont)):
+        if not k:
+            raise ValueError(f"continuation {i} has no tokens")
+        if len(k) >= max_tokens:
+            raise ValueError(f"continuation {i} has {len(k)} tokens, more than the window of {max_tokens}")
+        ids = ((c or [lm.prompt_token_id()]) + k)[-max_tokens:]
+        seqs.append(ids)
+        starts.append(len(ids) - len(k))
+    out = torch.empty(len(seqs), dtype=torch.float64)
+    order = np.argsort([-len(s) for s in seqs], kind="stable")
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    for a in range(0, len(order), batch_size):
+        rows = order[a : a + batch_size]
+        width = max(len(seqs[i]) for i in rows)
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, i in enumerate(rows):
+            input_ids[r, : len(seqs[i])] = torch.tensor(seqs[i])
+            mask[r, : len(seqs[i])] = 1
+        logits = lm.model(input_ids=input_ids.to(lm.device), attention_mask=mask.to(lm.device), use_cache=False).logits
+        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+        token_lp = logp.gather(-1, input_ids[:, 1:].to(lm.device).unsqueeze(-1)).squeeze(-1).double().cpu()
+        for r, i in enumerate(rows):
+            out[i] = token_lp[r, starts[i] - 1 : len(seqs[i]) - 1].sum()
+    if not torch.isfinite(out).all():
+        raise NonFiniteActivationError(f"{lm.label}: continuation log-likelihoods are not finite")
+    return out

@@ -1,0 +1,439 @@
+"""Lingua Franca similarity analyses (LF §3.1–3.2, Fig. 2–3): LRDS, SADS and language blocks.
+
+Input: the mean-pooled MLP responses of the parallel similarity sample (``Measurements.
+similarity_responses``), the same verses in every language, so meaning groups are exact and
+never re-derived by a stride (the reference code's SADS re-ordering mixes meanings).
+
+Point values come from :mod:`harness.metrics` (``activation_vectors``, ``similarity_matrix``,
+``lrds``, ``sads``, ``language_similarity``, ``per_layer_lrds_sads``). Their uncertainty comes
+from a bootstrap over *verses*: the verse is the sampled unit (LF picked 100 verses at random),
+and each resample keeps a verse's translations together. Every quantity here is a ratio of
+pair sums, so a resample with verse multiplicities ``w`` needs only weighted sums of the raw
+per-layer Gram matrices::
+
+    pairs(l, l')      = Σ_{m, m'} w_m w_m' a(m, l)·a(m', l')      (every pair of copies)
+    same_meaning(l,l')= Σ_m w_m² a(m, l)·a(m, l')                  (copies of one verse)
+    diff_meaning      = pairs − same_meaning,  counted (Σw)² − Σw² times
+
+(copies of one verse count as "same meaning", so a duplicated verse never becomes a
+different-meaning pair with itself). With ``w = 1`` this is exactly LF eq. 8–9, and the
+analyses check that replicate 0 reproduces the metrics' values. The Gram matrices are computed
+once per checkpoint (``[layers, L·n, L·n]``), so 1,000 resamples cost less than one forward pass,
+and the same seed gives the same resamples at every checkpoint (paired comparisons over
+training).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from harness.metrics import (
+    Decision,
+    activation_vectors,
+    language_similarity,
+    lrds,
+    per_layer_lrds_sads,
+    sads,
+    similarity_matrix,
+)
+
+#: bootstrap resamples of verses (replicate 0 is the observed sample)
+N_BOOT = 1000
+BOOT_SEED = 0
+ALPHA = 0.01
+#: languages LF names as related (LF-1c) and as unlike the others (LF-1b scripts, LF-7)
+ROMANCE = ("fr", "es", "pt", "it", "ro", "ca")
+DISTINCT_SCRIPT = ("zh", "ar")
+#: tolerance for replicate 0 against the metrics' direct computation
+_CHECK_TOL = 1e-8
+
+
+# ----------------------------------------------------------------------------- layout helpers
+def parallel_index(language_ids: Any, meaning_ids: Any, n_languages: int) -> np.ndarray:
+    """``index[l, m]`` = row of language ``l`` (0-based code) and meaning ``m`` (codes 0..n-1).
+
+    Raises if a language lacks a verse or holds one twice: the similarity sample must be
+    parallel for meaning groups to be exact.
+    """
+    lang = np.asarray(language_ids, dtype=np.int64)
+    mean = np.asarray(meaning_ids)
+    _, mean = np.unique(mean, return_inverse=True)
+    n = int(mean.max()) + 1 if mean.size else 0
+    index = np.full((n_languages, n), -1, dtype=np.int64)
+    for row, (l, m) in enumerate(zip(lang, mean)):
+        if index[l, m] != -1:
+            raise ValueError(f"language {l} holds meaning {m} twice; the similarity sample must be parallel")
+        index[l, m] = row
+    if (index < 0).any():
+        missing = int((index < 0).sum())
+        raise ValueError(f"{missing} (language, verse) cells are missing; the similarity sample must be parallel")
+    return index
+
+
+def bootstrap_weights(n: int, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> torch.Tensor:
+    """Verse multiplicities ``[1 + n_boot, n]`` float64: row 0 all ones, then seeded resamples."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n, size=(n_boot, n))
+    counts = np.zeros((n_boot, n), dtype=np.float64)
+    np.add.at(counts, (np.repeat(np.arange(n_boot), n), draws.reshape(-1)), 1.0)
+    return torch.from_numpy(np.concatenate([np.ones((1, n)), counts]))
+
+
+def layer_grams(responses: torch.Tensor, index: np.ndarray, n_layers: int, *, chunk_rows: int = 512) -> torch.Tensor:
+    """Raw per-layer dot products ``[n_layers, L, n, L, n]`` float64 of the parallel sample.
+
+    ``responses`` ``[rows, n_layers * units]`` (layer-major); rows are gathered as ``index[l, m]``.
+    """
+    L, n = index.shape
+    rows = torch.as_tensor(index.reshape(-1))
+    x = torch.as_tensor(responses)[rows]
+    N = x.shape[0]
+    x = x.reshape(N, n_layers, -1)
+    out = torch.empty((n_layers, N, N), dtype=torch.float64)
+    for layer in range(n_layers):
+        xl = x[:, layer, :].to(torch.float64)
+        for a in range(0, N, chunk_rows):
+            out[layer, a : a + chunk_rows] = xl[a : a + chunk_rows] @ xl.T
+    return out.reshape(n_layers, L, n, L, n)
+
+
+def normalised_gram(raw: torch.Tensor) -> torch.Tensor:
+    """Cosine Gram ``[L, n, L, n]`` from a raw Gram of the same shape (rows scaled to unit norm)."""
+    L, n = raw.shape[:2]
+    flat = raw.reshape(L * n, L * n)
+    norms = torch.sqrt(torch.diagonal(flat)).clamp_min(1e-300)
+    return (flat / norms[:, None] / norms[None, :]).reshape(L, n, L, n)
+
+
+@dataclass
+class PairMeans:
+    """Per resample, mean cosine between language blocks ``[R, L, L]`` (replicate 0 observed).
+
+    ``same``: pairs of one verse in two languages (diagonal unused); ``diff``: pairs of different
+    verses (the diagonal is LRDS's same-language term); ``blocks``: every pair except ``i = j``
+    (LF Fig. 2's block means, translations included).
+    """
+
+    same: np.ndarray
+    diff: np.ndarray
+    blocks: np.ndarray
+
+    @property
+    def n_languages(self) -> int:
+        return self.same.shape[1]
+
+    def _offdiag(self, select: np.ndarray | None = None) -> np.ndarray:
+        L = self.n_languages
+        mask = ~np.eye(L, dtype=bool)
+        if select is not None:
+            mask &= select
+        return mask
+
+    def lrds(self) -> np.ndarray:
+        L = self.n_languages
+        eye = np.eye(L, dtype=bool)
+        return self.diff[:, eye].mean(axis=1) - self.diff[:, ~eye].mean(axis=1)
+
+    def sads(self, involving: Sequence[int] | None = None) -> np.ndarray:
+        """SADS, optionally over the language pairs with at least one language in ``involving``."""
+        L = self.n_languages
+        select = None
+        if involving is not None:
+            flag = np.zeros(L, dtype=bool)
+            flag[list(involving)] = True
+            select = flag[:, None] | flag[None, :]
+        mask = self._offdiag(select)
+        if not mask.any():
+            raise ValueError("no language pair selected")
+        return self.same[:, mask].mean(axis=1) - self.diff[:, mask].mean(axis=1)
+
+    def group_contrast(self, group: Sequence[int]) -> np.ndarray:
+        """Mean different-meaning similarity within ``group`` minus between it and the rest."""
+        L = self.n_languages
+        flag = np.zeros(L, dtype=bool)
+        flag[list(group)] = True
+        within = self._offdiag(flag[:, None] & flag[None, :])
+        between = flag[:, None] ^ flag[None, :]
+        if not within.any() or not between.any():
+            raise ValueError("the group needs ≥ 2 languages and at least one language outside it")
+        return self.diff[:, within].mean(axis=1) - self.diff[:, between].mean(axis=1)
+
+
+def pair_means(gram: torch.Tensor, weights: torch.Tensor) -> PairMeans:
+    """Weighted block means from a cosine Gram ``[L, n, L, n]`` and weights ``[R, n]``."""
+    L, n = gram.shape[:2]
+    W = weights.to(torch.float64)
+    # pairs[r, l, k] = w_r^T G[l, :, k, :] w_r
+    half = torch.einsum("rm,lmkp->rlkp", W, gram)
+    pairs = torch.einsum("rlkp,rp->rlk", half, W)
+    same_gram = torch.einsum("lmkm->mlk", gram)  # a(m,l)·a(m,k)
+    same = (W * W) @ same_gram.reshape(n, L * L)
+    same = same.reshape(-1, L, L)
+    sw = W.sum(dim=1)
+    sw2 = (W * W).sum(dim=1)
+    n_diff = (sw * sw - sw2)[:, None, None]
+    diff = (pairs - same) / n_diff
+    same_mean = same / sw2[:, None, None]
+    blocks = pairs / (sw * sw)[:, None, None]
+    eye = torch.eye(L, dtype=torch.bool)
+    blocks[:, eye] = diff[:, eye]
+    return PairMeans(same_mean.numpy(), diff.numpy(), blocks.numpy())
+
+
+# ------------------------------------------------------------------------------- the analysis
+@dataclass
+class SimilarityAnalysis:
+    """LRDS/SADS of one checkpoint with verse-bootstrap replicates (index 0 = observed)."""
+
+    languages: tuple[str, ...]
+    n_meanings: int
+    n_layers: int
+    full: PairMeans
+    layers: list[PairMeans] | None
+    n_boot: int
+    seed: int
+    metrics_check: dict = field(default_factory=dict)
+
+    def lang_index(self, langs: Sequence[str]) -> list[int]:
+        return [self.languages.index(x) for x in langs if x in self.languages]
+
+    @property
+    def lrds(self) -> np.ndarray:
+        return self.full.lrds()
+
+    @property
+    def sads(self) -> np.ndarray:
+        return self.full.sads()
+
+    def per_layer(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(lrds [R, n_layers], sads [R, n_layers])``."""
+        if self.layers is None:
+            raise ValueError("per-layer replicates were not computed")
+        return (np.stack([p.lrds() for p in self.layers], axis=1), np.stack([p.sads() for p in self.layers], axis=1))
+
+    def report_data(self) -> dict:
+        """The contract's LF-1 keys: block similarity matrix, languages, LRDS, SADS."""
+        return {
+            "language_similarity": self.full.blocks[0].tolist(),
+            "language_similarity_diff_meaning": self.full.diff[0].tolist(),
+            "languages": list(self.languages),
+            "lrds": float(self.lrds[0]),
+            "sads": float(self.sads[0]),
+            "n_verses": self.n_meanings,
+            "bootstrap": {"unit": "verse", "n_resamples": self.n_boot, "seed": self.seed},
+        }
+
+
+def analyse_similarity(
+    responses: torch.Tensor,
+    language_ids: Any,
+    meaning_ids: Any,
+    languages: Sequence[str],
+    n_layers: int,
+    *,
+    per_layer: bool = True,
+    n_boot: int = N_BOOT,
+    seed: int = BOOT_SEED,
+    check_metrics: bool = True,
+) -> SimilarityAnalysis:
+    """LRDS, SADS and block similarities, overall and per layer, with verse-bootstrap replicates.
+
+    ``language_ids`` are codes into ``languages``; ``responses`` ``[rows, n_layers * units]``.
+    With ``check_metrics`` replicate 0 is compared with ``harness.metrics`` (it must agree).
+    """
+    languages = tuple(languages)
+    index = parallel_index(language_ids, meaning_ids, len(languages))
+    L, n = index.shape
+    raw = layer_grams(responses, index, n_layers)
+    weights = bootstrap_weights(n, n_boot, seed)
+    full = pair_means(normalised_gram(raw.sum(dim=0)), weights)
+    layers = [pair_means(normalised_gram(raw[layer]), weights) for layer in range(n_layers)] if per_layer else None
+    result = SimilarityAnalysis(languages, n, n_layers, full, layers, n_boot, seed)
+    if check_metrics:
+        result.metrics_check = _check_against_metrics(result, responses, index, n_layers)
+    return result
+
+
+def _check_against_metrics(result: SimilarityAnalysis, responses, index: np.ndarray, n_layers: int) -> dict:
+    """Replicate 0 must equal the metrics' direct computation on the similarity matrix."""
+    L, n = index.shape
+    rows = torch.as_tensor(index.reshape(-1))
+    x = torch.as_tensor(responses)[rows]
+    lang = np.repeat(np.arange(L), n)
+    mean = np.tile(np.arange(n), L)
+    S = similarity_matrix(activation_vectors(x))
+    direct = {"lrds": lrds(S, lang, mean), "sads": sads(S, lang, mean)}
+    _, blocks = language_similarity(S, lang)
+    mine = {"lrds": float(result.lrds[0]), "sads": float(result.sads[0])}
+    errors = {k: abs(direct[k] - mine[k]) for k in direct}
+    errors["language_similarity"] = float(np.abs(blocks.numpy() - result.full.blocks[0]).max())
+    if result.layers is not None:
+        pl_lrds, pl_sads = per_layer_lrds_sads(x.reshape(x.shape[0], n_layers, -1), lang, mean)
+        mine_l, mine_s = result.per_layer()
+        errors["per_layer"] = float(max(np.abs(pl_lrds.numpy() - mine_l[0]).max(), np.abs(pl_sads.numpy() - mine_s[0]).max()))
+    bad = {k: v for k, v in errors.items() if not v <= _CHECK_TOL}
+    if bad:
+        raise AssertionError(f"bootstrap replicate 0 disagrees with harness.metrics: {bad}")
+    return {"max_abs_difference": max(errors.values()), **direct}
+
+
+# ------------------------------------------------------------------------- from Measurements
+_MEMO: dict[tuple, tuple[weakref.ref, Any]] = {}
+
+
+def memo(measure: Any, key: tuple, compute: Callable[[], Any]) -> Any:
+    """Per-Measurements memo for analyses shared by several claims in one run."""
+    full_key = (id(measure), *key)
+    hit = _MEMO.get(full_key)
+    if hit is not None and hit[0]() is measure:
+        return hit[1]
+    value = compute()
+    _MEMO[full_key] = (weakref.ref(measure), value)
+    return value
+
+
+def similarity_at(measure: Any, revision: str | None, *, per_layer: bool = True) -> SimilarityAnalysis:
+    """:func:`analyse_similarity` on ``measure.similarity_responses(revision)``, memoised per run."""
+
+    def compute():
+        responses, language_ids, meaning_ids = measure.similarity_responses(revision)
+        n_layers = measure.model(revision).site.n_layers
+        return analyse_similarity(responses, language_ids, meaning_ids, measure.languages, n_layers, per_layer=per_layer)
+
+    if not per_layer:
+        hit = _MEMO.get((id(measure), "similarity", revision, True))
+        if hit is not None and hit[0]() is measure:
+            return hit[1]
+    return memo(measure, ("similarity", revision, per_layer), compute)
+
+
+# ----------------------------------------------------------------------------------- decisions
+def bootstrap_decision(
+    replicates: np.ndarray,
+    *,
+    statistic: str,
+    n: int,
+    control: float = 0.0,
+    alternative: str = "greater",
+    alpha: float = ALPHA,
+    value: float | None = None,
+    control_value: float | None = None,
+    detail: dict | None = None,
+) -> Decision:
+    """Decide ``statistic > control`` (or ``<``) from bootstrap replicates of the statistic.
+
+    ``replicates[0]`` is the observed value, the rest are resamples. ``ci`` is the percentile
+    interval ``[q_alpha, q_(1-alpha)]``; "greater" is supported when its lower end is above
+    ``control`` (a one-sided test at level alpha), "less" when its upper end is below.
+    ``value``/``control_value`` override what is reported (e.g. late and early values when the
+    statistic is their difference).
+    """
+    reps = np.asarray(replicates, dtype=np.float64)
+    observed, boot = float(reps[0]), reps[1:]
+    finite = boot[np.isfinite(boot)]
+    if not math.isfinite(observed) or finite.size < 0.9 * boot.size:
+        lo = hi = float("nan")
+        supported = False
+    else:
+        lo, hi = (float(q) for q in np.quantile(finite, [alpha, 1 - alpha]))
+        supported = lo > control if alternative == "greater" else hi < control
+    share = float(np.mean(finite <= control)) if alternative == "greater" else float(np.mean(finite >= control))
+    sd = float(np.std(finite, ddof=1)) if finite.size > 1 else float("nan")
+    return Decision(
+        statistic=statistic,
+        value=observed if value is None else float(value),
+        control=float(control) if control_value is None else float(control_value),
+        effect_size=(observed - control) / sd if sd and math.isfinite(sd) and sd > 0 else None,
+        p_value=None,
+        ci=(lo, hi),
+        n=int(n),
+        alternative=alternative,
+        alpha=alpha,
+        supported=bool(supported),
+        detail={
+            "test": "percentile bootstrap over verses",
+            "observed": observed,
+            "null": float(control),
+            "n_resamples": int(boot.size),
+            "confidence": 1 - 2 * alpha,
+            "boot_share_beyond_null": share,
+            **({"difference": observed} if value is not None or control_value is not None else {}),
+            **(detail or {}),
+        },
+    )
+
+
+def all_hold(primary: Decision, parts: dict[str, Decision], *, rule: str) -> Decision:
+    """The conjunction of one-sided tests (intersection–union: level alpha without correction).
+
+    Reports ``primary``'s statistic; p is the largest part p-value when every part has one.
+    ``detail`` lists every part and, in ``reason``, the parts that fail with their numbers.
+    """
+    failed = {name: d for name, d in parts.items() if not d.supported}
+    ps = [d.p_value for d in parts.values()]
+    p = max(ps) if ps and all(v is not None for v in ps) else primary.p_value
+    if failed:
+        reason = "fails: " + "; ".join(f"{name} ({describe(d)})" for name, d in failed.items())
+    else:
+        reason = "every part holds: " + "; ".join(f"{name} ({describe(d)})" for name, d in parts.items())
+    return Decision(
+        statistic=primary.statistic,
+        value=primary.value,
+        control=primary.control,
+        effect_size=primary.effect_size,
+        p_value=p,
+        ci=primary.ci,
+        n=primary.n,
+        alternative=primary.alternative,
+        alpha=primary.alpha,
+        supported=not failed,
+        detail={"rule": rule, "failed": list(failed), "parts": {k: d.to_dict() for k, d in parts.items()}, "reason": reason},
+    )
+
+
+def describe(d: Decision) -> str:
+    """One line with a decision's numbers."""
+    bits = [f"{d.statistic} = {_fmt(d.value)}"]
+    if d.control is not None:
+        bits.append(f"vs {_fmt(d.control)}")
+    if "difference" in d.detail:
+        bits.append(f"difference {_fmt(d.detail['difference'])}")
+    if d.p_value is not None:
+        bits.append(f"p = {d.p_value:.3g}")
+    if d.ci is not None and all(v is not None and math.isfinite(v) for v in d.ci):
+        bits.append(f"{100 * (1 - 2 * d.alpha):.0f}% CI [{_fmt(d.ci[0])}, {_fmt(d.ci[1])}]")
+    return " ".join(bits)
+
+
+def _fmt(v: float | None) -> str:
+    if v is None or not math.isfinite(v):
+        return "nan"
+    return f"{v:.4g}"
+
+
+# ------------------------------------------------------------------------------ checkpoints
+def checkpoint_steps(revisions: Sequence[str | None]) -> list[float]:
+    """Training steps parsed from revision names (``step256``, ``global_step10000``), else positions."""
+    steps = []
+    for pos, rev in enumerate(revisions):
+        match = re.search(r"(\d+)$", str(rev or ""))
+        steps.append(float(match.group(1)) if match else float("nan"))
+    if any(math.isnan(s) for s in steps) or len(set(steps)) != len(steps):
+        return [float(i) for i in range(len(revisions))]
+    return steps
+
+
+def layer_groups(n_layers: int) -> tuple[list[int], list[int], list[int]]:
+    """First quarter, middle and last quarter of the layers (a quarter is at least one layer)."""
+    q = max(1, n_layers // 4)
+    first = list(range(q))
+    last = list(range(n_layers - q, n_layers))
+    middle = [l for l in range(n_layers) if l not in first and l not in last]
+    return first, middle, last
