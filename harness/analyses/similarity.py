@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import re
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -346,7 +346,7 @@ def bootstrap_decision(
         supported = lo > control if alternative == "greater" else hi < control
     share = float(np.mean(finite <= control)) if alternative == "greater" else float(np.mean(finite >= control))
     sd = float(np.std(finite, ddof=1)) if finite.size > 1 else float("nan")
-    return Decision(
+    decision = Decision(
         statistic=statistic,
         value=observed if value is None else float(value),
         control=float(control) if control_value is None else float(control_value),
@@ -368,6 +368,12 @@ def bootstrap_decision(
             **(detail or {}),
         },
     )
+    if "reason" not in decision.detail:
+        word = "holds" if decision.supported else "does not hold"
+        side = ">" if alternative == "greater" else "<"
+        reason = f"{decision.statistic} {side} {_fmt(control)} {word}: {describe(decision)}"
+        decision = replace(decision, detail={**decision.detail, "reason": reason})
+    return decision
 
 
 def all_hold(primary: Decision, parts: dict[str, Decision], *, rule: str) -> Decision:
