@@ -20,9 +20,11 @@ import pytest  # noqa: E402
 from tiny_models import ARCHITECTURES, build_model, build_tokenizer, save_model  # noqa: E402
 
 
-@pytest.fixture(scope="session", autouse=True)
+# Module scope, not session scope: a session fixture of this conftest would stay active until the
+# end of the whole run and send the claims (run after tests/) to an empty cache, retraining the toy.
+@pytest.fixture(scope="module", autouse=True)
 def _offline_and_private_cache(tmp_path_factory):
-    """No hub, and a private measurement-cache root, for the whole session."""
+    """No hub, and a private measurement-cache root, for each core test module."""
     import huggingface_hub.constants
 
     with pytest.MonkeyPatch.context() as mp:
