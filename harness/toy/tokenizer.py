@@ -52,8 +52,6 @@ def _empty_tokenizer() -> Tokenizer:
 
 def train_tokenizer(corpus: Mapping[str, Sequence[str]], recipe: ToyRecipe):
     """A ``PreTrainedTokenizerFast`` trained deterministically on ``tokenizer_sample``."""
-    from transformers import PreTrainedTokenizerFast
-
     tok = _empty_tokenizer()
     trainer = trainers.BpeTrainer(
         vocab_size=recipe.vocab_size,
@@ -69,9 +67,10 @@ def train_tokenizer(corpus: Mapping[str, Sequence[str]], recipe: ToyRecipe):
 
 
 def wrap(tok: Tokenizer):
+    """The HF tokenizer around a trained ``tokenizers.Tokenizer``: BLOOM's specials and padding side."""
     from transformers import PreTrainedTokenizerFast
 
-    fast = PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token=SPECIAL_TOKENS[EOS_ID],
         eos_token=SPECIAL_TOKENS[EOS_ID],
@@ -83,7 +82,6 @@ def wrap(tok: Tokenizer):
         add_eos_token=False,
         model_max_length=1_000_000,
     )
-    return fast
 
 
 def save_tokenizer(tokenizer, out_dir: Path) -> list[str]:

@@ -7,7 +7,7 @@ descheduled partner: the toy trained at ~260 tokens/s with 2 threads there, agai
 :func:`harness.toy.store.ensure_toy` therefore trains here when the machine is busy and the
 policy is not already passive; on an idle machine it trains in-process, where spinning is fastest.
 
-``python -m harness.toy.worker RECIPE_JSON OUT_DIR SEED [--quiet]`` (internal).
+The child runs :func:`main` with ``RECIPE_JSON OUT_DIR SEED [--quiet]`` (internal).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from harness.errors import HarnessError
 from .recipe import ToyRecipe
 
 _PACKAGE_PARENT = Path(__file__).resolve().parents[2]
+_CHILD = "import sys; from harness.toy.worker import main; sys.exit(main())"
 
 
 def machine_is_busy(threads: int) -> bool:
@@ -48,7 +49,8 @@ def train_in_child(recipe: ToyRecipe, out_dir: Path, seed: int, progress: bool) 
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(recipe.to_dict(), handle)
-        cmd = [sys.executable, "-m", "harness.toy.worker", recipe_path, str(out_dir), str(seed)]
+        # -c rather than -m: the package imports this module, and runpy warns about re-running it
+        cmd = [sys.executable, "-c", _CHILD, recipe_path, str(out_dir), str(seed)]
         if not progress:
             cmd.append("--quiet")
         result = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=None if progress else subprocess.PIPE)
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet = "--quiet" in args
     args = [a for a in args if a != "--quiet"]
     if len(args) != 3:
-        print("usage: python -m harness.toy.worker RECIPE_JSON OUT_DIR SEED [--quiet]", file=sys.stderr)
+        print("usage: harness.toy.worker.main RECIPE_JSON OUT_DIR SEED [--quiet]", file=sys.stderr)
         return 2
     from .train import train_toy
 
@@ -75,6 +77,3 @@ def main(argv: list[str] | None = None) -> int:
     train_toy(recipe, Path(args[1]), int(args[2]), progress=not quiet)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,6 +16,14 @@ import pytest  # noqa: E402
 from harness.toy import STEPS_ENV, ToyRecipe  # noqa: E402
 
 VERSES_PER_LANGUAGE = 120
+# the cache root of the session before any test changes it: where the built data are read from
+_DATA_CACHE = os.environ.get("LINGUA_CLAIMS_CACHE")
+
+
+@pytest.fixture(scope="session")
+def data_cache() -> str | None:
+    """``$LINGUA_CLAIMS_CACHE`` as the session found it (None: unset), for child processes."""
+    return _DATA_CACHE
 
 
 @pytest.fixture(scope="session")
