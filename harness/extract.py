@@ -121,6 +121,13 @@ def pooled_responses(
     return PooledResponses(out.get("max"), out.get("mean"), torch.tensor([len(s) for s in ids]))
 
 
+def random_positions(lengths: Sequence[int], seed: int) -> np.ndarray:
+    """One token position per text, uniform over its real tokens, drawn from ``seed`` (RF §5)."""
+    lengths = np.asarray(lengths)
+    rng = np.random.default_rng(seed)
+    return np.floor(rng.random(len(lengths)) * lengths).astype(int)
+
+
 @torch.inference_mode()
 def hidden_states_at(
     lm: LoadedModel,
@@ -139,12 +146,38 @@ def hidden_states_at(
     unless given (RF §5: one random position per sentence).
     """
     ids = tokenize(lm, texts, max_length)
-    lengths = np.array([len(s) for s in ids])
     if positions is None:
-        rng = np.random.default_rng(seed)
-        positions = np.floor(rng.random(len(ids)) * lengths).astype(int)
-    positions = np.asarray(positions, dtype=int)
-    if positions.shape != lengths.shape or (positions < 0).any() or (positions >= lengths).any():
+        positions = random_positions([len(s) for s in ids], seed)
+    states, picked = _states_at(lm, ids, [positions], batch_size=batch_size, progress=progress)
+    return states[0], picked[0]
+
+
+def hidden_states_at_seeds(
+    lm: LoadedModel,
+    texts: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    batch_size: int = 32,
+    max_length: int = 128,
+    progress: bool = True,
+) -> tuple[torch.Tensor, np.ndarray]:
+    """``hidden_states_at`` for several position seeds from one forward pass per batch.
+
+    Returns ``(states [n_seeds, n_layers + 1, n_texts, hidden], positions [n_seeds, n_texts])``;
+    ``states[i]`` equals ``hidden_states_at(lm, texts, seed=seeds[i])[0]`` (the probe repeats
+    RF's three random positions per sentence without three forward passes).
+    """
+    ids = tokenize(lm, texts, max_length)
+    positions = [random_positions([len(s) for s in ids], int(seed)) for seed in seeds]
+    return _states_at(lm, ids, positions, batch_size=batch_size, progress=progress)
+
+
+@torch.inference_mode()
+def _states_at(lm, ids, positions, *, batch_size, progress) -> tuple[torch.Tensor, np.ndarray]:
+    """States ``[n_sets, n_layers + 1, n_texts, d]`` at each set of positions ``[n_sets, n_texts]``."""
+    lengths = np.array([len(s) for s in ids])
+    positions = np.stack([np.asarray(p, dtype=int) for p in positions])  # [n_sets, n_texts]
+    if positions.shape[1:] != lengths.shape or (positions < 0).any() or (positions >= lengths).any():
         raise ValueError("positions must give one index within each text's tokens")
     states = None
     with _progress(len(ids), "hidden states", progress) as bar:
@@ -153,12 +186,14 @@ def hidden_states_at(
             output = _backbone(lm)(
                 input_ids=input_ids, attention_mask=mask.long(), output_hidden_states=True, use_cache=False
             )
+            hidden = torch.stack(output.hidden_states)  # [n_layers + 1, batch, seq, d]
+            batch_index = torch.arange(len(rows), device=hidden.device)
             picked = torch.stack(
-                [h[torch.arange(len(rows)), torch.as_tensor(positions[rows], device=h.device)] for h in output.hidden_states]
-            ).float().cpu()
+                [hidden[:, batch_index, torch.as_tensor(p[rows], device=hidden.device)] for p in positions]
+            ).float().cpu()  # [n_sets, n_layers + 1, batch, d]
             if states is None:
-                states = torch.empty((picked.shape[0], len(ids), picked.shape[-1]), dtype=torch.float32)
-            states[:, torch.as_tensor(rows)] = picked
+                states = torch.empty((len(positions), picked.shape[1], len(ids), picked.shape[-1]), dtype=torch.float32)
+            states[:, :, torch.as_tensor(rows)] = picked
             bar.update(len(rows))
     if not torch.isfinite(states).all():
         raise NonFiniteActivationError(f"{lm.label}: hidden states contain NaN or infinity")

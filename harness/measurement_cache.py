@@ -43,6 +43,15 @@ class MeasurementCache:
         return folder / f"{digest}.pt", folder / f"{digest}.json"
 
     def load(self, key: dict[str, Any]) -> Any | None:
+        """The stored value of ``key``, or None (counted as a hit or a miss)."""
+        value = self._load(key)
+        if value is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return value
+
+    def _load(self, key: dict[str, Any]) -> Any | None:
         text = canonical_key(key)
         digest = sha256_bytes(text.encode())
         if digest in self._memory:
@@ -81,9 +90,7 @@ class MeasurementCache:
     def get_or_compute(self, key: dict[str, Any], compute: Callable[[], Any]) -> Any:
         value = self.load(key)
         if value is not None:
-            self.hits += 1
             return value
-        self.misses += 1
         value = compute()
         self.store(key, value)
         return value

@@ -32,9 +32,11 @@ from .lingua_franca import (
     zscores,
 )
 from .mutual_information import mutual_info_knn, mutual_info_knn_batch
-from .probe import lid_probe, majority_rate
+from .probe import effective_test_size, lid_probe, majority_rate, probe_splits
 from .stats import (
     Decision,
+    all_of,
+    describe,
     binomial_greater,
     bootstrap_ci,
     bootstrap_greater,
@@ -72,8 +74,12 @@ __all__ = [
     "key_counts_per_layer",
     "sklr",
     "lid_probe",
+    "effective_test_size",
+    "probe_splits",
     "majority_rate",
     "Decision",
+    "all_of",
+    "describe",
     "paired_permutation_test",
     "wilcoxon_greater",
     "bootstrap_ci",

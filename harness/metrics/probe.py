@@ -40,12 +40,8 @@ def lid_probe(
         raise ValueError(f"need one label per sample ({x.shape[1]}), got {y.shape[0]}")
     if np.unique(y).size < 2:
         raise ValueError("a language-ID probe needs at least two languages")
-    idx = np.arange(y.shape[0])
     out = np.empty((len(seeds), x.shape[0]), dtype=np.float64)
-    for si, seed in enumerate(seeds):
-        train, test = train_test_split(
-            idx, test_size=test_fraction, stratify=y, random_state=int(seed)
-        )
+    for si, (train, test) in enumerate(probe_splits(y, seeds, test_fraction=test_fraction)):
         for layer in range(x.shape[0]):
             model = make_pipeline(
                 StandardScaler(), LogisticRegression(solver="lbfgs", max_iter=max_iter)
@@ -53,6 +49,29 @@ def lid_probe(
             model.fit(x[layer, train], y[train])
             out[si, layer] = float(np.mean(model.predict(x[layer, test]) == y[test]))
     return torch.from_numpy(out)
+
+
+def probe_splits(labels: Any, seeds: Sequence[int], *, test_fraction: float = 0.2) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The ``(train, test)`` index arrays ``lid_probe`` uses for each seed (stratified by label)."""
+    _, y = encode_labels(labels)
+    idx = np.arange(y.shape[0])
+    return [
+        tuple(train_test_split(idx, test_size=test_fraction, stratify=y.numpy(), random_state=int(seed)))
+        for seed in seeds
+    ]
+
+
+def effective_test_size(splits: Sequence[tuple[np.ndarray, np.ndarray]], n_samples: int) -> float:
+    """Kish effective sample size of an accuracy averaged over the seeds' held-out sets.
+
+    Sample ``i`` is held out ``m_i`` times. If its predictions agree across seeds (the worst case:
+    perfectly correlated) and samples are independent, the seed-averaged accuracy has the variance
+    of a proportion over ``(Σ m_i)² / Σ m_i²`` samples: between one seed's test size and the sum.
+    """
+    counts = np.zeros(int(n_samples))
+    for _, test in splits:
+        np.add.at(counts, np.asarray(test), 1)
+    return float(counts.sum() ** 2 / np.square(counts).sum())
 
 
 def majority_rate(labels: Any) -> float:

@@ -573,3 +573,56 @@ def one_sample_greater(
         supported=_decide(p, alpha) and mean > null,
         detail=detail,
     )
+
+
+# ------------------------------------------------------------------------------ conjunctions
+def describe(d: Decision) -> str:
+    """One line with a decision's numbers (statistic, value, control, p and interval)."""
+    bits = [f"{d.statistic} = {_g(d.value)}"]
+    if d.control is not None:
+        bits.append(f"vs {_g(d.control)}")
+    if "difference" in d.detail:
+        bits.append(f"difference {_g(d.detail['difference'])}")
+    if d.p_value is not None:
+        bits.append(f"p = {d.p_value:.3g}")
+    if d.ci is not None and all(v is not None and math.isfinite(v) for v in d.ci):
+        bits.append(f"{100 * (1 - 2 * d.alpha):.0f}% CI [{_g(d.ci[0])}, {_g(d.ci[1])}]")
+    return " ".join(bits)
+
+
+def _g(v: float | None) -> str:
+    return "nan" if v is None or not math.isfinite(v) else f"{v:.4g}"
+
+
+def all_of(primary: Decision, parts: dict[str, Decision], *, rule: str) -> Decision:
+    """One decision that holds when every part holds (an intersection–union test).
+
+    A claim made of several one-sided statements is supported when each is rejected at its
+    ``alpha``; the conjunction then has level ``alpha`` without correction. Its p-value is the
+    largest part p-value when every part has one (parts decided by an interval or a rule have
+    none; then it is None). ``primary`` gives the reported statistic, value, control and interval;
+    every part is kept in ``detail["parts"]`` and the failing ones, with their numbers, in
+    ``detail["reason"]``.
+    """
+    if not parts:
+        raise ValueError("all_of needs at least one part")
+    failed = {name: d for name, d in parts.items() if not d.supported}
+    ps = [d.p_value for d in parts.values()]
+    p = max(ps) if all(v is not None for v in ps) else None
+    if failed:
+        reason = "fails: " + "; ".join(f"{name} ({describe(d)})" for name, d in failed.items())
+    else:
+        reason = "every part holds: " + "; ".join(f"{name} ({describe(d)})" for name, d in parts.items())
+    return Decision(
+        statistic=primary.statistic,
+        value=primary.value,
+        control=primary.control,
+        effect_size=primary.effect_size,
+        p_value=p,
+        ci=primary.ci,
+        n=primary.n,
+        alternative=primary.alternative,
+        alpha=primary.alpha,
+        supported=not failed,
+        detail={"rule": rule, "failed": list(failed), "parts": {k: d.to_dict() for k, d in parts.items()}, "reason": reason},
+    )

@@ -8,7 +8,7 @@ import torch
 from tiny_models import SENTENCES, neurons_by_definition
 
 from harness.errors import NonFiniteActivationError
-from harness.extract import hidden_states_at, length_sorted_batches, pooled_responses, tokenize
+from harness.extract import hidden_states_at, hidden_states_at_seeds, length_sorted_batches, pooled_responses, tokenize
 from harness.hooks import Intervention
 
 ATOL = 1e-5
@@ -159,3 +159,14 @@ def test_hidden_states_refuse_bad_positions(load_tiny):
         hidden_states_at(lm, ["Hi."], positions=[50], progress=False)
     with pytest.raises(ValueError, match="positions"):
         hidden_states_at(lm, ["Hi.", "Hi."], positions=[0], progress=False)
+
+
+def test_states_for_several_seeds_equal_one_seed_at_a_time(lm):
+    texts = SENTENCES[:7]
+    many, positions = hidden_states_at_seeds(lm, texts, [3, 4, 3], batch_size=3, progress=False)
+    assert many.shape[0] == 3 and positions.shape == (3, len(texts))
+    for i, seed in enumerate((3, 4, 3)):
+        one, one_positions = hidden_states_at(lm, texts, seed=seed, batch_size=5, progress=False)
+        assert np.array_equal(positions[i], one_positions)
+        torch.testing.assert_close(many[i], one, atol=ATOL, rtol=0)
+    assert not np.array_equal(positions[0], positions[1])

@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from harness.metrics import lid_probe, majority_rate
+from harness.metrics import effective_test_size, lid_probe, majority_rate, probe_splits
 
 
 def synthetic(n_per_lang: int = 25, d: int = 8, seed: int = 0):
@@ -56,3 +56,28 @@ def test_probe_is_deterministic_and_bad_input_raises():
 def test_majority_rate():
     assert majority_rate(["a", "a", "b"]) == pytest.approx(2 / 3)
     assert majority_rate(torch.tensor([0, 1, 2, 3])) == 0.25
+
+
+def test_probe_splits_are_the_stratified_splits_of_sklearn():
+    _, langs = synthetic(n_per_lang=30)
+    idx = np.arange(len(langs))
+    for seed, (train, test) in zip((0, 7), probe_splits(langs, (0, 7), test_fraction=0.2)):
+        expected_train, expected_test = train_test_split(idx, test_size=0.2, stratify=langs, random_state=seed)
+        assert np.array_equal(train, expected_train) and np.array_equal(test, expected_test)
+        assert sorted(np.concatenate([train, test]).tolist()) == idx.tolist()
+        assert all((langs[test] == lang).sum() == 6 for lang in ("en", "fr", "zh", "ar"))
+
+
+def test_effective_test_size_is_kish_and_bounded():
+    # disjoint held-out sets: every sample held out once, n_eff = the sum of the test sizes
+    disjoint = [(None, np.arange(0, 10)), (None, np.arange(10, 20))]
+    assert effective_test_size(disjoint, 30) == pytest.approx(20.0)
+    # identical held-out sets: no gain over one seed
+    same = [(None, np.arange(10)), (None, np.arange(10)), (None, np.arange(10))]
+    assert effective_test_size(same, 30) == pytest.approx(10.0)
+    # by hand: sample 0 held out twice, samples 1 and 2 once: (2+1+1)² / (4+1+1) = 16/6
+    assert effective_test_size([(None, np.array([0, 1])), (None, np.array([0, 2]))], 3) == pytest.approx(16 / 6)
+    _, langs = synthetic(n_per_lang=100)
+    splits = probe_splits(langs, (0, 1, 2), test_fraction=0.2)
+    n_eff = effective_test_size(splits, len(langs))
+    assert 80 < n_eff < 240  # between one seed's 80 and the three seeds' 240 held-out predictions

@@ -16,6 +16,8 @@ from scipy import stats as sps
 from harness.errors import NonFiniteActivationError
 from harness.metrics import (
     Decision,
+    all_of,
+    describe,
     binomial_greater,
     bootstrap_ci,
     bootstrap_greater,
@@ -236,3 +238,26 @@ def test_non_finite_input_raises():
         paired_permutation_test([1.0, float("nan")], [0.0, 0.0])
     with pytest.raises(ValueError):
         paired_permutation_test([1.0, 2.0], [0.0])
+
+
+# ------------------------------------------------------------------------------ conjunctions
+def _decision(p, ok, ci=None):
+    return Decision("s", 1.0, 0.0, None, p, ci, 10, "greater", 0.01, ok)
+
+
+def test_all_of_is_an_intersection_union_test():
+    both = all_of(_decision(0.001, True), {"a": _decision(0.001, True), "b": _decision(0.004, True)}, rule="a and b")
+    assert both.supported and both.p_value == 0.004 and both.detail["failed"] == []
+    one = all_of(_decision(0.001, True), {"a": _decision(0.001, True), "b": _decision(0.2, False)}, rule="a and b")
+    assert not one.supported and one.detail["failed"] == ["b"] and one.p_value == 0.2
+    assert one.detail["reason"].startswith("fails: b (s = 1 vs 0 p = 0.2")
+    # a part decided by an interval has no p-value: the conjunction reports none rather than a smaller one
+    mixed = all_of(_decision(0.001, True), {"a": _decision(0.001, True), "b": _decision(None, True, ci=(0.1, 0.9))}, rule="a and b")
+    assert mixed.supported and mixed.p_value is None
+    with pytest.raises(ValueError):
+        all_of(_decision(0.001, True), {}, rule="nothing")
+
+
+def test_describe_lists_the_numbers():
+    text = describe(_decision(0.0123, True, ci=(0.25, 2.0)))
+    assert text == "s = 1 vs 0 p = 0.0123 98% CI [0.25, 2]"
