@@ -21,7 +21,8 @@ from harness.analyses.key_regions import (
     own_region_decision,
     random_control_decision,
 )
-from harness.analyses.similarity import bootstrap_decision, describe
+from harness.analyses.similarity import bootstrap_decision
+from harness.metrics import describe
 
 #: LF §4.5: languages unlike the others vs their Romance counterparts
 DISTINCT = ("vi", "ar", "zh")

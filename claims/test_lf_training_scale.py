@@ -28,7 +28,6 @@ import pytest
 
 from harness.analyses.key_regions import key_region_bound, key_regions_at
 from harness.analyses.similarity import (
-    all_hold,
     bootstrap_decision,
     checkpoint_steps,
     layer_groups,
@@ -36,7 +35,7 @@ from harness.analyses.similarity import (
 )
 from harness.analyses.story_cloze import absent_reason, load_story_cloze, scores_at
 from harness.errors import ModelNotAvailableError
-from harness.metrics import paired_permutation_test, trend_test
+from harness.metrics import all_of, paired_permutation_test, trend_test
 
 
 def _series(measure):
@@ -94,7 +93,7 @@ def test_lf4_regions_shrink_lrds_falls_sads_rises_with_training(measure, record)
         parts.update(_compare(values, series, early=early, late=late, first=first, statistic=name, n=n, alternative=alternative))
         parts.update(_trend(series, values, statistic=name, alternative="decreasing" if alternative == "less" else "increasing"))
     primary = next(iter(parts.values()))
-    decision = all_hold(primary, parts, rule="SKLR and LRDS lower, SADS higher late than early and than the first checkpoint, each with a monotone trend over the series")
+    decision = all_of(primary, parts, rule="SKLR and LRDS lower, SADS higher late than early and than the first checkpoint, each with a monotone trend over the series")
     data = {
         "series": {
             "revisions": list(series),
@@ -134,7 +133,7 @@ def test_lf5_key_neurons_sit_in_outer_layers_and_densify_early_layers(measure, r
     share = {rev: counts[rev].group_share(head) for rev in series}
     parts.update(_compare(share, series, early=early, late=late, first=first, statistic=f"first-quarter share (layers {head})", n=n, alternative="greater"))
     parts.update(_trend(series, share, statistic="first-quarter key share", alternative="increasing"))
-    decision = all_hold(
+    decision = all_of(
         parts["late: outer quarters denser than middle"],
         parts,
         rule="late: more key neurons per layer in the first and last quarter than in the middle; first-quarter share higher late than early and than the first checkpoint, with an increasing trend",
@@ -181,7 +180,7 @@ def test_lf6_larger_models_are_more_language_agnostic_and_aligned(measure, recor
             parts[f"{name} trend over sizes"] = trend_test(
                 list(range(len(models))), [float(values[m][0]) for m in models], alternative=alternative, statistic=f"Spearman rho of {name} over model size"
             )
-    decision = all_hold(next(iter(parts.values())), parts, rule="LRDS lower and SADS higher in the largest model than in the smallest (same verses), with monotone trends over sizes when ≥ 3 models")
+    decision = all_of(next(iter(parts.values())), parts, rule="LRDS lower and SADS higher in the largest model than in the smallest (same verses), with monotone trends over sizes when ≥ 3 models")
     data = {"family": {"models": models, "lrds": [float(lrds[m][0]) for m in models], "sads": [float(sads[m][0]) for m in models]}, "languages": list(measure.languages)}
     record(decision, title="Larger models are more language-agnostic and more semantically aligned", checkpoints=[], data=data)
     assert decision.supported, decision.detail["reason"]
@@ -203,7 +202,7 @@ def test_lf8_cross_lingual_story_understanding_improves_with_training(measure, r
         parts[f"accuracy {late} > {ref}"] = paired_permutation_test(
             flat[late], flat[ref], statistic=f"XStoryCloze accuracy {late} vs {ref} (paired over stories)"
         )
-    decision = all_hold(parts[f"accuracy {late} > {early}"], parts, rule="accuracy higher late than early and than the first checkpoint, paired over stories (sign-flip test)")
+    decision = all_of(parts[f"accuracy {late} > {early}"], parts, rule="accuracy higher late than early and than the first checkpoint, paired over stories (sign-flip test)")
     data = {
         "accuracy": {rev: float(flat[rev].mean()) for rev in revs},
         "accuracy_by_language": {rev: {lang: float(v.mean()) for lang, v in scores[rev].items()} for rev in revs},

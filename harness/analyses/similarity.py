@@ -37,6 +37,7 @@ import torch
 from harness.metrics import (
     Decision,
     activation_vectors,
+    describe,
     language_similarity,
     lrds,
     per_layer_lrds_sads,
@@ -199,6 +200,7 @@ class SimilarityAnalysis:
     layers: list[PairMeans] | None
     n_boot: int
     seed: int
+    gram: torch.Tensor | None = None  # cosine Gram [L, n, L, n] of the LF activation vectors
     metrics_check: dict = field(default_factory=dict)
 
     def lang_index(self, langs: Sequence[str]) -> list[int]:
@@ -253,9 +255,10 @@ def analyse_similarity(
     L, n = index.shape
     raw = layer_grams(responses, index, n_layers)
     weights = bootstrap_weights(n, n_boot, seed)
-    full = pair_means(normalised_gram(raw.sum(dim=0)), weights)
+    gram = normalised_gram(raw.sum(dim=0))
+    full = pair_means(gram, weights)
     layers = [pair_means(normalised_gram(raw[layer]), weights) for layer in range(n_layers)] if per_layer else None
-    result = SimilarityAnalysis(languages, n, n_layers, full, layers, n_boot, seed)
+    result = SimilarityAnalysis(languages, n, n_layers, full, layers, n_boot, seed, gram)
     if check_metrics:
         result.metrics_check = _check_against_metrics(result, responses, index, n_layers)
     return result
@@ -282,6 +285,115 @@ def _check_against_metrics(result: SimilarityAnalysis, responses, index: np.ndar
     if bad:
         raise AssertionError(f"bootstrap replicate 0 disagrees with harness.metrics: {bad}")
     return {"max_abs_difference": max(errors.values()), **direct}
+
+
+# ------------------------------------------------------------------------- permutation tests
+N_PERM = 1000
+PERM_SEED = 0
+
+
+def sads_permutation_null(
+    gram: torch.Tensor, pairs: np.ndarray, *, n_perm: int = N_PERM, seed: int = PERM_SEED
+) -> tuple[float, np.ndarray]:
+    """SADS over the selected language pairs, and its null with verses re-paired at random.
+
+    ``pairs [L, L]`` bool selects ordered language pairs (diagonal ignored). Under the null that
+    meaning does not matter, the verse order of each language can be shuffled independently:
+    the "same-meaning" pairs become random pairs of different verses while every other pair
+    stays in the sample (a Mantel-type test of the similarity map). Block sums do not change, so
+    each permutation only re-reads ``n`` entries per language pair.
+    """
+    G = gram.numpy() if isinstance(gram, torch.Tensor) else np.asarray(gram)
+    L, n = G.shape[:2]
+    mask = np.asarray(pairs, dtype=bool) & ~np.eye(L, dtype=bool)
+    I, J = np.nonzero(mask)
+    block = G.sum(axis=(1, 3))[I, J]  # [P] all-pairs sums per selected language pair
+
+    def stat(perm: np.ndarray) -> float:  # perm [L, n]
+        same = G[I[:, None], perm[I], J[:, None], perm[J]].mean(axis=1)  # [P]
+        diff = (block - n * same) / (n * (n - 1))
+        return float((same - diff).mean())
+
+    rng = np.random.default_rng(seed)
+    identity = np.tile(np.arange(n), (L, 1))
+    observed = stat(identity)
+    null = np.array([stat(np.argsort(rng.random((L, n)), axis=1)) for _ in range(n_perm)])
+    return observed, null
+
+
+def lrds_permutation_null(gram: torch.Tensor, *, n_perm: int = N_PERM, seed: int = PERM_SEED) -> tuple[float, np.ndarray]:
+    """LRDS and its null with the language labels shuffled within every verse.
+
+    Under the null that language does not matter, the ``L`` translations of a verse are
+    exchangeable, so each verse's language labels can be permuted on their own. The sum over all
+    different-meaning pairs does not change; only the same-label part is re-read.
+    """
+    G = gram.numpy() if isinstance(gram, torch.Tensor) else np.asarray(gram)
+    L, n = G.shape[:2]
+    m = np.arange(n)
+    total = G.sum() - np.einsum("lmkm->", G)  # every pair of different verses, all language pairs
+    n_same = L * n * (n - 1)
+    n_cross = L * (L - 1) * n * (n - 1)
+
+    def stat(labels: np.ndarray) -> float:  # labels [L, n]: block l holds verse m of language labels[l, m]
+        same = G[labels[:, :, None], m[None, :, None], labels[:, None, :], m[None, None, :]].sum()
+        same -= G[labels, m[None, :], labels, m[None, :]].sum()  # a verse with itself (m = m')
+        return same / n_same - (total - same) / n_cross
+
+    rng = np.random.default_rng(seed)
+    identity = np.tile(np.arange(L)[:, None], (1, n))
+    observed = stat(identity)
+    null = np.array([stat(np.argsort(rng.random((L, n)), axis=0)) for _ in range(n_perm)])
+    return observed, null
+
+
+def permutation_decision(
+    observed: float,
+    null: np.ndarray,
+    *,
+    statistic: str,
+    n: int,
+    null_description: str,
+    alpha: float = ALPHA,
+    bootstrap: np.ndarray | None = None,
+) -> Decision:
+    """One-sided permutation test ``statistic > null``: p = (1 + #{null ≥ observed}) / (1 + K)."""
+    null = np.asarray(null, dtype=np.float64)
+    tol = 1e-12 * max(1.0, abs(observed))
+    p = float((1 + np.count_nonzero(null >= observed - tol)) / (1 + null.size))
+    detail = {
+        "test": "permutation (Mantel-type)",
+        "null": null_description,
+        "n_permutations": int(null.size),
+        "null_mean": float(null.mean()),
+        "null_sd": float(null.std(ddof=1)),
+        "seed": PERM_SEED,
+    }
+    if bootstrap is not None:
+        boot = np.asarray(bootstrap, dtype=np.float64)[1:]
+        lo, hi = np.quantile(boot, [alpha, 1 - alpha])
+        detail["verse_bootstrap"] = {
+            "ci": [float(lo), float(hi)],
+            "confidence": 1 - 2 * alpha,
+            "n_resamples": int(boot.size),
+            "note": "uncertainty of the mean over a new sample of verses (reported, not the decision)",
+        }
+    sd = detail["null_sd"]
+    decision = Decision(
+        statistic=statistic,
+        value=float(observed),
+        control=detail["null_mean"],
+        effect_size=(observed - detail["null_mean"]) / sd if sd > 0 else None,
+        p_value=p,
+        ci=None,
+        n=int(n),
+        alternative="greater",
+        alpha=alpha,
+        supported=bool(p <= alpha and observed > 0),
+        detail=detail,
+    )
+    word = "holds" if decision.supported else "does not hold"
+    return replace(decision, detail={**decision.detail, "reason": f"{statistic} > 0 {word}: {describe(decision)} ({null_description}, null sd {_fmt(sd)})"})
 
 
 # ------------------------------------------------------------------------- from Measurements
@@ -374,48 +486,6 @@ def bootstrap_decision(
         reason = f"{decision.statistic} {side} {_fmt(control)} {word}: {describe(decision)}"
         decision = replace(decision, detail={**decision.detail, "reason": reason})
     return decision
-
-
-def all_hold(primary: Decision, parts: dict[str, Decision], *, rule: str) -> Decision:
-    """The conjunction of one-sided tests (intersection–union: level alpha without correction).
-
-    Reports ``primary``'s statistic; p is the largest part p-value when every part has one.
-    ``detail`` lists every part and, in ``reason``, the parts that fail with their numbers.
-    """
-    failed = {name: d for name, d in parts.items() if not d.supported}
-    ps = [d.p_value for d in parts.values()]
-    p = max(ps) if ps and all(v is not None for v in ps) else primary.p_value
-    if failed:
-        reason = "fails: " + "; ".join(f"{name} ({describe(d)})" for name, d in failed.items())
-    else:
-        reason = "every part holds: " + "; ".join(f"{name} ({describe(d)})" for name, d in parts.items())
-    return Decision(
-        statistic=primary.statistic,
-        value=primary.value,
-        control=primary.control,
-        effect_size=primary.effect_size,
-        p_value=p,
-        ci=primary.ci,
-        n=primary.n,
-        alternative=primary.alternative,
-        alpha=primary.alpha,
-        supported=not failed,
-        detail={"rule": rule, "failed": list(failed), "parts": {k: d.to_dict() for k, d in parts.items()}, "reason": reason},
-    )
-
-
-def describe(d: Decision) -> str:
-    """One line with a decision's numbers."""
-    bits = [f"{d.statistic} = {_fmt(d.value)}"]
-    if d.control is not None:
-        bits.append(f"vs {_fmt(d.control)}")
-    if "difference" in d.detail:
-        bits.append(f"difference {_fmt(d.detail['difference'])}")
-    if d.p_value is not None:
-        bits.append(f"p = {d.p_value:.3g}")
-    if d.ci is not None and all(v is not None and math.isfinite(v) for v in d.ci):
-        bits.append(f"{100 * (1 - 2 * d.alpha):.0f}% CI [{_fmt(d.ci[0])}, {_fmt(d.ci[1])}]")
-    return " ".join(bits)
 
 
 def _fmt(v: float | None) -> str:

@@ -37,7 +37,13 @@ from harness.analyses.key_regions import (  # noqa: E402
     own_region_decision,
     random_control_decision,
 )
-from harness.analyses.similarity import analyse_similarity, bootstrap_weights  # noqa: E402
+from harness.analyses.similarity import (  # noqa: E402
+    analyse_similarity,
+    bootstrap_weights,
+    lrds_permutation_null,
+    permutation_decision,
+    sads_permutation_null,
+)
 from harness.analyses.story_cloze import (  # noqa: E402
     StoryClozeFormatError,
     absent_reason,
@@ -180,6 +186,22 @@ def test_bootstrap_replicates_match_the_metrics(sample):
     assert sim.lrds[3] == pytest.approx(lrds(S, lang[rows], meaning[rows]), abs=1e-9)
     assert sim.sads[3] == pytest.approx(sads(S, lang[rows], meaning[rows]), abs=1e-9)
     assert sim.full.sads([0, 1])[3] == pytest.approx(sads(S, lang[rows], meaning[rows], restrict_to=[0, 1]), abs=1e-9)
+
+
+def test_permutation_tests_observe_the_metrics_and_null_is_centred(sample):
+    pooled, lang, meaning = sample
+    sim = analyse_similarity(pooled, lang, meaning, P.LANGUAGES, P.N_LAYERS, per_layer=False, n_boot=10)
+    S = similarity_matrix(activation_vectors(pooled))
+    observed, null = lrds_permutation_null(sim.gram, n_perm=50)
+    assert observed == pytest.approx(lrds(S, lang, meaning), abs=1e-10)
+    assert abs(null.mean()) < 0.2 * observed  # the planted units make LRDS large; shuffled labels do not
+    L = len(P.LANGUAGES)
+    select = np.zeros((L, L), dtype=bool)
+    select[0, :] = select[:, 0] = True
+    observed, null = sads_permutation_null(sim.gram, select, n_perm=50)
+    assert observed == pytest.approx(sads(S, lang, meaning, restrict_to=[0]), abs=1e-10)
+    d = permutation_decision(observed, null, statistic="SADS", n=sim.n_meanings, null_description="re-paired")
+    assert d.p_value == pytest.approx((1 + np.count_nonzero(null >= observed - 1e-12)) / 51)
 
 
 # ------------------------------------------------------------------------------ story cloze
