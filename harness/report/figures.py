@@ -489,15 +489,22 @@ def rf4_steering(ctx: ReportContext):
                 if isinstance(by_rev, dict):
                     steering.setdefault(str(source), {}).update(by_rev)
         c = ctx.data(cid, "controls")
+        source = ctx.data(cid, "source_language")
         if isinstance(c, dict):
             for name, by_rev in c.items():
                 if isinstance(by_rev, dict):
-                    controls.setdefault(str(name), {}).update(by_rev)
+                    # random units are drawn per source language: keep es and sw controls apart
+                    key = (str(name), str(source)) if name == "random_units" and source else (str(name), None)
+                    controls.setdefault(key, {}).update(by_rev)
     if not steering:
         return None
     panels = [(f"{src}-derived neurons\n({language_name(src)})", by_rev, src) for src, by_rev in steering.items()]
     names = {"unsteered": "unsteered (control)", "random_units": "random units (control)"}
-    panels += [(names.get(n, f"{n} (control)"), by_rev, None) for n, by_rev in controls.items() if by_rev]
+    panels += [
+        (f"random units, {src} medians\n(control)" if src else names.get(n, f"{n} (control)"), by_rev, None)
+        for (n, src), by_rev in controls.items()
+        if by_rev
+    ]
 
     # Languages with a notable share anywhere get their own colour, the rest are "other".
     peak: dict[str, float] = {}
@@ -509,6 +516,8 @@ def rf4_steering(ctx: ReportContext):
                         peak[lang] = max(peak.get(lang, 0.0), float(share))
     shown = [lang for lang, p in peak.items() if p >= 0.03 and lang != "unknown"]
     shown = sorted(shown, key=lambda lang: (-peak[lang], lang))[:12]
+    # the source languages and English are what the claims are about: always their own colour
+    shown += [lang for lang in (*steering, "en") if peak.get(lang, 0.0) > 0 and lang not in shown]
     shown = sorted(shown, key=lambda lang: ({"en": 0, "es": 1, "pt": 2, "fr": 3, "zh": 4}.get(lang, 9), lang))
     colors = _language_colors(shown)
     stack = shown + ["other", "unknown"]
@@ -522,6 +531,10 @@ def rf4_steering(ctx: ReportContext):
     for ax, (title, by_rev, source) in zip(axes, panels):
         revs = ctx.order(by_rev)
         xs = _categorical_x(ax, [rev_label(r) for r in revs])
+        if len(revs) > 3:  # four labels do not fit side by side in a narrow panel
+            for label in ax.get_xticklabels():
+                label.set_rotation(30)
+                label.set_horizontalalignment("right")
         bottoms = [0.0] * len(revs)
         for lang in stack:
             heights = []

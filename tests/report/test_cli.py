@@ -71,7 +71,8 @@ def test_claims_run_writes_report_and_summary(tmp_path):
     report_dir = tmp_path / "reports"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "harness.pytest_plugin",
-         "--rootdir", str(tmp_path), "--report-dir", str(report_dir), str(tmp_path / "test_claim.py")],
+         # a model without recorded expectations, so the synthetic verdicts stand as they are
+         "--model", "synthetic-model", "--rootdir", str(tmp_path), "--report-dir", str(report_dir), str(tmp_path / "test_claim.py")],
         cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

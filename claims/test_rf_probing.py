@@ -1,0 +1,167 @@
+"""RF §5: language identity across layers and checkpoints (RF-1a, RF-1b, RF-1c).
+
+Measurement: per layer, a logistic-regression LID probe on the hidden state at one random token
+position per sentence, 80/20 split, three seeds (``harness.analyses.probing``). Decisions use
+transformer blocks 1…L (block 1 is the paper's "first layer"); the embedding output is recorded.
+
+Accuracies are tested as proportions over the effective size of the seeds' overlapping held-out
+sets (``LidResult.n``, Kish); averaging over positively correlated layers only shrinks their
+variance, so layer means are tested the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.analyses import probing
+from harness.analyses.experts import series_points
+from harness.metrics import Decision, all_of, binomial_greater, trend_test, two_proportion_test
+
+ALPHA = 0.01
+#: "uniformly well": the between-block std of LID accuracy is at most this (one-sided 99 % bound).
+#: RF's step-1k curve (layer 1 ≈ 92 %, mean ≈ 94 %) has a std of about 0.01–0.02; its step-400k
+#: curve (57 % … 95 %) about 0.1.
+UNIFORM_STD = 0.05
+
+
+def _lid_record(results: dict, majority: float) -> dict:
+    any_result = next(iter(results.values()))
+    return {
+        "lid_by_layer": {rev: r.to_record() for rev, r in results.items()},
+        "majority_rate": majority,
+        "layers": list(range(any_result.accuracy.shape[1])),
+        "n_test": any_result.n_test,
+        "n_effective": any_result.n_effective,
+        "languages": list(any_result.languages),
+    }
+
+
+def _std_bound(result: probing.LidResult, tolerance: float) -> Decision:
+    """Non-inferiority of uniformity: the 99 % upper bootstrap bound of the block std ≤ tolerance."""
+    boot = probing.parametric_bootstrap_std(result)
+    hi = float(np.quantile(boot, 1 - ALPHA))
+    return Decision(
+        statistic="between-block std of LID accuracy",
+        value=result.block_std,
+        control=tolerance,
+        effect_size=None,
+        p_value=float(np.mean(boot > tolerance)),
+        ci=(float(np.quantile(boot, ALPHA)), hi),
+        n=int(result.blocks.size),
+        alternative="less",
+        alpha=ALPHA,
+        supported=hi <= tolerance,
+        detail={"test": f"parametric bootstrap of per-block held-out accuracy (binomial, n = {result.n})", "upper_bound": hi},
+    )
+
+
+@pytest.mark.claim("RF-1a")
+def test_rf_1a_early_lid_uniformly_high(measure, record):
+    """At an early checkpoint, language identity is decodable uniformly well in every layer."""
+    early = measure.early
+    if early is None:
+        pytest.skip("the model profile names no early checkpoint; pass --checkpoints")
+    lid = probing.lid_by_layer(measure, early)
+    worst = int(np.argmin(lid.blocks))
+    above = binomial_greater(lid.correct(lid.blocks[worst]), lid.n, lid.majority_rate, alpha=ALPHA,
+                             statistic=f"LID accuracy of the weakest block ({worst + 1})")
+    uniform = _std_bound(lid, UNIFORM_STD)
+    decision = all_of(
+        above,
+        {"weakest block above majority rate": above, f"between-block std ≤ {UNIFORM_STD}": uniform},
+        rule=f"every block's LID accuracy > majority rate (exact binomial on the weakest block, α={ALPHA}) "
+        f"AND the one-sided 99% upper bound of the between-block std ≤ {UNIFORM_STD}",
+    )
+    record(decision, title="Early in training, language identity is decodable uniformly well in every layer",
+           checkpoints=[early], data=_lid_record({early: lid}, lid.majority_rate) | {"block_mean": lid.block_mean, "block_std": lid.block_std})
+    assert decision.supported, (
+        f"at {early}: weakest block {worst + 1} acc {lid.blocks[worst]:.3f} vs majority {lid.majority_rate:.3f} "
+        f"(p={above.p_value:.2g}); block std {lid.block_std:.3f} (99% bound {uniform.ci[1]:.3f}) vs ≤ {UNIFORM_STD}"
+    )
+
+
+@pytest.mark.claim("RF-1b")
+def test_rf_1b_late_first_layer_drops_middle_dips(measure, record):
+    """Later, first-layer LID accuracy drops, middle layers dip, final layers recover."""
+    points = series_points(measure)
+    if points is None:
+        pytest.skip("needs distinct early and late checkpoints in the series")
+    results = {rev: probing.lid_by_layer(measure, rev) for rev in dict.fromkeys((points.first, points.early, points.late))}
+    early, late = results[points.early], results[points.late]
+    n = late.n  # the same labels and seeds at every revision
+    first_drop = two_proportion_test(late.correct(late.blocks[0]), n, early.correct(early.blocks[0]), n,
+                                     alternative="less", alpha=ALPHA, statistic="first-block LID accuracy, late vs early")
+    middle = probing.middle_third(late.blocks.size)
+    mid_acc = float(late.blocks[middle].mean())
+    dip = two_proportion_test(late.correct(mid_acc), n, late.correct(late.blocks[-1]), n, alternative="less", alpha=ALPHA,
+                              statistic="late LID accuracy, middle-third blocks vs last block")
+    decision = all_of(
+        first_drop,
+        {"first block late < early": first_drop, "middle third < last block (late)": dip},
+        rule=f"first-block accuracy late < early AND mean accuracy of the middle-third blocks {(middle + 1).tolist()} "
+        f"< last block at late (one-sided two-proportion tests, α={ALPHA} each)",
+    )
+    record(decision, title="Later, first-layer LID accuracy drops, middle layers dip, final layers recover",
+           checkpoints=list(results), data=_lid_record(results, late.majority_rate) | {"middle_blocks": (middle + 1).tolist()})
+    assert decision.supported, (
+        f"first block {early.blocks[0]:.3f} ({points.early}) → {late.blocks[0]:.3f} ({points.late}), p={first_drop.p_value:.2g}; "
+        f"late middle third {mid_acc:.3f} vs last block {late.blocks[-1]:.3f}, p={dip.p_value:.2g}"
+    )
+
+
+@pytest.mark.claim("RF-1c")
+def test_rf_1c_layer_mean_falls_std_rises(measure, record):
+    """Over training the layer-mean LID accuracy falls and the std between layers rises."""
+    points = series_points(measure)
+    if points is None:
+        pytest.skip("needs distinct early and late checkpoints in the series")
+    results = probing.lid_series(measure, points.revisions)
+    late = results[points.late]
+    n = late.n
+    parts, skipped = {}, {}
+    for name, rev in points.references.items():
+        ref = results[rev]
+        learned = binomial_greater(ref.correct(ref.block_mean), n, ref.majority_rate, alpha=ALPHA)
+        if not learned.supported:
+            # a reference at chance (random init) has no LID to lose; "falls" is undefined there
+            skipped[name] = f"{rev}: block-mean accuracy {ref.block_mean:.3f} not above majority rate {ref.majority_rate:.3f}"
+            continue
+        parts[f"mean falls vs {name} ({rev})"] = two_proportion_test(
+            late.correct(late.block_mean), n, ref.correct(ref.block_mean), n, alternative="less", alpha=ALPHA,
+            statistic="block-mean LID accuracy, late vs " + name)
+    early = results[points.early]
+    diff = probing.parametric_bootstrap_std(late, seed=1) - probing.parametric_bootstrap_std(early, seed=2)
+    lo = float(np.quantile(diff, ALPHA))
+    parts["std rises vs early"] = Decision(
+        statistic="between-block std, late − early", value=late.block_std, control=early.block_std,
+        effect_size=late.block_std - early.block_std, p_value=float(np.mean(diff <= 0)),
+        ci=(lo, float(np.quantile(diff, 1 - ALPHA))), n=int(late.blocks.size), alternative="greater", alpha=ALPHA,
+        supported=lo > 0, detail={"test": "parametric bootstrap (binomial per block) of the std difference"})
+    after = [rev for rev in points.revisions if points.revisions.index(rev) >= points.revisions.index(points.early)]
+    trend = (trend_test(np.arange(len(after)), [results[r].block_mean for r in after], alternative="decreasing", alpha=ALPHA)
+             if len(after) >= 3 else None)
+    primary = next(iter(parts.values()))
+    decision = all_of(
+        primary, parts,
+        rule=f"block-mean accuracy late < early (and < the first checkpoint when that one decodes language at all) "
+        f"by one-sided two-proportion tests, AND between-block std late > early (99% bootstrap lower bound > 0); α={ALPHA}. "
+        "The Spearman trend from early on is recorded, not decided on (≤ 6 points cannot reach α=0.01 reliably)",
+    )
+    data = {
+        "lid_series": {
+            "revisions": list(points.revisions),
+            "first_layer": [float(results[r].blocks[0]) for r in points.revisions],
+            "mean": [results[r].block_mean for r in points.revisions],
+            "std": [results[r].block_std for r in points.revisions],
+        },
+        "majority_rate": late.majority_rate,
+        "references_not_applicable": skipped,
+        "trend_from_early": trend.to_dict() if trend else None,
+    }
+    record(decision, title="Over training the layer-mean LID accuracy falls and the std between layers rises",
+           checkpoints=list(points.revisions), data=data)
+    assert decision.supported, (
+        "; ".join(f"{r}: mean {results[r].block_mean:.3f} std {results[r].block_std:.3f}" for r in points.revisions)
+        + f" — fails: {decision.detail['failed']}"
+    )

@@ -1,0 +1,367 @@
+"""Concept expert neurons across languages (RF §6–7): alignment, MI, top-k overlap, layer profiles.
+
+Everything starts from the expert scores AP(c, l) of ``Measurements.expert_scores`` (one row per
+concept, one column per MLP unit; the concept datasets are verse-aligned, so concept ``c`` has the
+same positive verses in every language). The functions here only combine those scores with the
+metrics of ``harness.metrics``; they return per-concept numbers, because the concept is the unit
+the claims test over (language pairs share languages, so they are not independent).
+
+Controls computed next to every cross-lingual statistic:
+
+* **mismatched concepts** – the same statistic between concept ``c`` in language ``l`` and a
+  different concept ``c' ≠ c`` in ``l'`` (averaged over all ``c'`` and both directions). Units that
+  rank high for every concept (length or frequency detectors) inflate the matched statistic and the
+  mismatched one alike; only the excess is about the concept.
+* **chance** – for overlaps, ``k / N``: the expected overlap of two random k-subsets of N units.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from harness.metrics import (
+    chance_overlap,
+    fisher_z_mean,
+    mutual_info_knn_batch,
+    overlap_fraction,
+    pearson_matrix,
+    topk_units,
+    units_per_layer,
+)
+
+MI_NEIGHBOURS = 3
+MI_RANDOM_STATE = 0
+#: mismatched partners per concept for the per-layer overlap control (global overlap uses all)
+LAYER_PARTNERS = 8
+
+
+def fisher_mean(values, axis=None) -> np.ndarray:
+    """Fisher-z average of correlations along ``axis`` (numpy in, numpy out)."""
+    return fisher_z_mean(torch.as_tensor(np.asarray(values, dtype=np.float64)), dim=axis).numpy()
+
+
+# ------------------------------------------------------------------------------ expert scores
+@dataclass(frozen=True)
+class ExpertScores:
+    """AP of every unit for every concept and language at one revision."""
+
+    revision: str | None
+    languages: tuple[str, ...]
+    concepts: tuple[str, ...]
+    ap: torch.Tensor  # [n_languages, n_concepts, n_units] float64
+    n_layers: int
+    units_per_layer: int
+
+    @property
+    def n_units(self) -> int:
+        return int(self.ap.shape[-1])
+
+    @property
+    def pairs(self) -> list[tuple[int, int]]:
+        """Language pairs ``(i, j)``, ``i < j``, as indices into ``languages``."""
+        return list(combinations(range(len(self.languages)), 2))
+
+    def pair_names(self) -> list[str]:
+        return [f"{self.languages[i]}-{self.languages[j]}" for i, j in self.pairs]
+
+    def subset(self, languages: Sequence[str]) -> "ExpertScores":
+        index = [self.languages.index(lang) for lang in languages]
+        return ExpertScores(self.revision, tuple(languages), self.concepts, self.ap[index], self.n_layers, self.units_per_layer)
+
+
+def expert_scores(measure, revision: str | None, languages: Sequence[str] | None = None) -> ExpertScores:
+    """Stack ``measure.expert_scores(revision, l)`` over languages (all concepts of the data)."""
+    languages = tuple(languages or measure.languages)
+    if len(languages) < 2:
+        raise ValueError("cross-lingual expert statistics need at least two languages")
+    ap = torch.stack([measure.expert_scores(revision, lang).to(torch.float64) for lang in languages])
+    site = measure.model(revision).site
+    return ExpertScores(revision, languages, tuple(measure.data.concept_names), ap, site.n_layers, site.units_per_layer)
+
+
+# ---------------------------------------------------------------------------------- alignment
+@dataclass(frozen=True)
+class Alignment:
+    """Pearson r between AP vectors, per concept and language pair, and its mismatched control."""
+
+    languages: tuple[str, ...]
+    pairs: list[tuple[int, int]]
+    matched: np.ndarray  # [n_concepts, n_pairs]: r(AP(c,l), AP(c,l'))
+    mismatched: np.ndarray  # [n_concepts, n_pairs]: Fisher-z mean over c' != c, both directions
+
+    @property
+    def per_concept(self) -> np.ndarray:
+        """Fisher-z mean over language pairs, per concept: ``[n_concepts]``."""
+        return fisher_mean(self.matched, axis=1)
+
+    @property
+    def per_concept_mismatched(self) -> np.ndarray:
+        return fisher_mean(self.mismatched, axis=1)
+
+    @property
+    def overall(self) -> float:
+        """Fisher-z mean over concepts and language pairs (the paper's Figure 4 value)."""
+        return float(fisher_mean(self.matched))
+
+    @property
+    def overall_mismatched(self) -> float:
+        return float(fisher_mean(self.mismatched))
+
+    def matrix(self) -> np.ndarray:
+        """[L, L] Fisher-z mean over concepts (the paper's Figure 3), diagonal 1."""
+        n = len(self.languages)
+        out = np.eye(n)
+        per_pair = fisher_mean(self.matched, axis=0)
+        for p, (i, j) in enumerate(self.pairs):
+            out[i, j] = out[j, i] = per_pair[p]
+        return out
+
+
+def alignment(scores: ExpertScores) -> Alignment:
+    """Cross-lingual alignment of expert scores (RF §6) with the mismatched-concept control."""
+    n_lang, n_con, n_units = scores.ap.shape
+    r = pearson_matrix(scores.ap.reshape(n_lang * n_con, n_units)).reshape(n_lang, n_con, n_lang, n_con).numpy()
+    pairs = scores.pairs
+    matched = np.empty((n_con, len(pairs)))
+    mismatched = np.empty((n_con, len(pairs)))
+    off = ~np.eye(n_con, dtype=bool)
+    for p, (i, j) in enumerate(pairs):
+        block = r[i, :, j, :]  # [c in l_i, c' in l_j]
+        matched[:, p] = np.diag(block)
+        both = np.concatenate([np.where(off, block, np.nan), np.where(off, block.T, np.nan)], axis=1)
+        mismatched[:, p] = fisher_mean(both, axis=1)
+    return Alignment(scores.languages, pairs, matched, mismatched)
+
+
+# ------------------------------------------------------------------------- mutual information
+def mutual_information(scores: ExpertScores, *, pairs: Sequence[tuple[int, int]] | None = None) -> np.ndarray:
+    """k-NN MI (nats) between AP(c, l) and AP(c, l'): ``[n_concepts, n_pairs]`` (RF §6)."""
+    pairs = list(pairs) if pairs is not None else scores.pairs
+    ap = scores.ap
+    x = torch.cat([ap[i] for i, _ in pairs])  # [n_pairs * n_concepts, n_units], pair-major
+    y = torch.cat([ap[j] for _, j in pairs])
+    mi = mutual_info_knn_batch(x, y, n_neighbors=MI_NEIGHBOURS, random_state=MI_RANDOM_STATE)
+    return mi.numpy().reshape(len(pairs), -1).T.copy()
+
+
+# ----------------------------------------------------------------------------------- overlap
+def top_experts(scores: ExpertScores, k: int) -> np.ndarray:
+    """Global top-k units per language and concept: ``[n_languages, n_concepts, k]``."""
+    return np.stack(
+        [np.stack([topk_units(scores.ap[l, c], k).numpy() for c in range(scores.ap.shape[1])]) for l in range(scores.ap.shape[0])]
+    )
+
+
+def _pairwise_overlap(sets: list[list[frozenset]], pairs, k: int, partners: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Matched and mismatched overlap fractions for index sets ``sets[l][c]``.
+
+    The mismatched control of concept ``a`` and pair ``(i, j)`` averages ``|E(a,i) ∩ E(b,j)|/k`` and
+    ``|E(b,i) ∩ E(a,j)|/k`` over the partners ``b = a+1 … a+partners`` (cyclically; all other
+    concepts when ``partners`` is None).
+    """
+    n_con = len(sets[0])
+    shifts = range(1, n_con if partners is None else min(n_con - 1, partners) + 1)
+    matched = np.empty((n_con, len(pairs)))
+    mismatched = np.empty((n_con, len(pairs)))
+    for p, (i, j) in enumerate(pairs):
+        for a in range(n_con):
+            matched[a, p] = overlap_fraction(sets[i][a], sets[j][a], k)
+            other = [(a + s) % n_con for s in shifts]
+            values = [overlap_fraction(sets[i][a], sets[j][b], k) for b in other]
+            values += [overlap_fraction(sets[i][b], sets[j][a], k) for b in other]
+            mismatched[a, p] = float(np.mean(values))
+    return matched, mismatched
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """|E(c,l) ∩ E(c,l')| / k per concept and pair, its mismatched control, and chance k/N."""
+
+    languages: tuple[str, ...]
+    pairs: list[tuple[int, int]]
+    k: int
+    n_units: int
+    matched: np.ndarray  # [n_concepts, n_pairs]
+    mismatched: np.ndarray  # [n_concepts, n_pairs]
+
+    @property
+    def chance(self) -> float:
+        return chance_overlap(self.k, self.n_units)
+
+    @property
+    def per_concept(self) -> np.ndarray:
+        return self.matched.mean(axis=1)
+
+    @property
+    def per_concept_mismatched(self) -> np.ndarray:
+        return self.mismatched.mean(axis=1)
+
+    @property
+    def mean(self) -> float:
+        return float(self.matched.mean())
+
+    @property
+    def mean_mismatched(self) -> float:
+        return float(self.mismatched.mean())
+
+
+def overlap(scores: ExpertScores, k: int) -> Overlap:
+    """Top-k expert overlap between languages (RF §6) with mismatched and chance controls."""
+    top = top_experts(scores, k)
+    sets = [[frozenset(top[l, c].tolist()) for c in range(top.shape[1])] for l in range(top.shape[0])]
+    matched, mismatched = _pairwise_overlap(sets, scores.pairs, k)
+    return Overlap(scores.languages, scores.pairs, k, scores.n_units, matched, mismatched)
+
+
+# ---------------------------------------------------------------------------- layer profiles
+def layer_distribution(scores: ExpertScores, k: int) -> np.ndarray:
+    """Share of the global top-k experts in each layer, per language and concept.
+
+    Returns ``[n_languages, n_concepts, n_layers]``; every row sums to 1 (RF §7, Figure 5).
+    """
+    top = top_experts(scores, k)
+    counts = np.stack(
+        [
+            np.stack([units_per_layer(top[l, c], scores.units_per_layer, scores.n_layers).numpy() for c in range(top.shape[1])])
+            for l in range(top.shape[0])
+        ]
+    )
+    return counts / k
+
+
+def layer_regions(n_layers: int) -> dict[str, np.ndarray]:
+    """Named layer groups for shape statements about L layers (0-based).
+
+    ``first`` = layer 0, ``last`` = layer L-1, ``middle`` = the middle third (⌊L/3⌋ … L-1-⌊L/3⌋),
+    ``lower`` = the layers between the first layer and the middle third, ``inner_lower`` /
+    ``inner_upper`` = the lower and upper half of layers 1 … L-2. BLOOM-560m (24 layers): middle =
+    8…15, lower = 1…7; the toy (6 layers): middle = 2…3, lower = 1.
+    """
+    if n_layers < 4:
+        raise ValueError(f"layer regions need at least 4 layers, got {n_layers}")
+    third = n_layers // 3
+    middle = np.arange(third, n_layers - third)
+    inner = np.arange(1, n_layers - 1)
+    half = len(inner) // 2
+    return {
+        "first": np.array([0]),
+        "lower": np.arange(1, third) if third > 1 else np.array([1]),
+        "middle": middle,
+        "last": np.array([n_layers - 1]),
+        "inner_lower": inner[:half],
+        "inner_upper": inner[half:],
+    }
+
+
+@dataclass(frozen=True)
+class LayerOverlap:
+    """Per-layer top-k overlap (top-k ranked within each layer) and its mismatched control."""
+
+    languages: tuple[str, ...]
+    pairs: list[tuple[int, int]]
+    k: int
+    units_per_layer: int
+    matched: np.ndarray  # [n_concepts, n_pairs, n_layers]
+    mismatched: np.ndarray  # [n_concepts, n_pairs, n_layers]
+
+    @property
+    def chance(self) -> float:
+        return chance_overlap(self.k, self.units_per_layer)
+
+    def per_concept(self, layers: Sequence[int], *, mismatched: bool = False) -> np.ndarray:
+        """Mean over pairs and the given layers, per concept: ``[n_concepts]``."""
+        data = self.mismatched if mismatched else self.matched
+        return data[:, :, list(layers)].mean(axis=(1, 2))
+
+    @property
+    def profile(self) -> np.ndarray:
+        """Mean over concepts and pairs, per layer."""
+        return self.matched.mean(axis=(0, 1))
+
+    @property
+    def profile_mismatched(self) -> np.ndarray:
+        return self.mismatched.mean(axis=(0, 1))
+
+
+def layer_overlap(scores: ExpertScores, k: int, *, partners: int | None = LAYER_PARTNERS) -> LayerOverlap:
+    """Cross-lingual overlap per layer (RF §7, Figure 6): the k best units *within* each layer.
+
+    Ranking within the layer keeps every layer's overlap on the same scale (chance k / units per
+    layer); with the global top-k, a layer holding few experts would have an overlap of 0/0. The
+    mismatched control uses ``partners`` other concepts per concept (both directions) to bound the
+    cost at BLOOM's k = 500 and 24 layers.
+    """
+    n_lang, n_con, _ = scores.ap.shape
+    per_layer = scores.ap.reshape(n_lang, n_con, scores.n_layers, scores.units_per_layer)
+    k = min(k, scores.units_per_layer)
+    matched = np.empty((n_con, len(scores.pairs), scores.n_layers))
+    mismatched = np.empty_like(matched)
+    for layer in range(scores.n_layers):
+        sets = [[frozenset(topk_units(per_layer[l, c, layer], k).tolist()) for c in range(n_con)] for l in range(n_lang)]
+        matched[:, :, layer], mismatched[:, :, layer] = _pairwise_overlap(sets, scores.pairs, k, partners)
+    return LayerOverlap(scores.languages, scores.pairs, k, scores.units_per_layer, matched, mismatched)
+
+
+# --------------------------------------------------------------------------------- scripts
+def script_pairs(languages: Sequence[str], scripts: dict[str, str]) -> tuple[list[int], list[int]]:
+    """Indices (into ``combinations(languages, 2)``) of same-script and of cross-script pairs."""
+    same, cross = [], []
+    for p, (i, j) in enumerate(combinations(range(len(languages)), 2)):
+        (same if scripts[languages[i]] == scripts[languages[j]] else cross).append(p)
+    return same, cross
+
+
+def finite(values) -> bool:
+    return all(math.isfinite(float(v)) for v in np.asarray(values).reshape(-1))
+
+
+# ------------------------------------------------------------------------ checkpoints, languages
+@dataclass(frozen=True)
+class SeriesPoints:
+    """The checkpoints of a trend claim: the whole series, its first point, "early" and "late"."""
+
+    revisions: tuple[str, ...]
+    first: str
+    early: str
+    late: str
+
+    @property
+    def references(self) -> dict[str, str]:
+        """The points "late" is compared with: ``{"early": rev, "first": rev}`` (distinct ones)."""
+        out = {"early": self.early}
+        if self.first not in (self.early, self.late):
+            out["first"] = self.first
+        return out
+
+
+def series_points(measure) -> SeriesPoints | None:
+    """``measure``'s checkpoint series after refusing duplicate weights, or None when it has no
+    distinct early and late point (the caller skips with a reason)."""
+    revisions = tuple(measure.series)
+    early, late = measure.early, measure.late
+    if len(revisions) < 2 or early is None or late is None or early == late:
+        return None
+    if early not in revisions or late not in revisions:
+        return None
+    measure.check_series(revisions)
+    return SeriesPoints(revisions, revisions[0], early, late)
+
+
+#: Concept pools cost ≈ 4 s per language and checkpoint on the toy on 2 CPU cores, so the toy's
+#: expert claims use 6 of its 12 languages (three scripts share none, Latin has three members);
+#: other models use all their languages. ``--languages`` overrides both.
+TOY_EXPERT_LANGUAGES = ("en", "es", "de", "ru", "zh", "ar")
+
+
+def claim_languages(measure) -> tuple[str, ...]:
+    """Languages of the expert claims (RF-2, RF-3) for this run."""
+    if measure.config.languages or measure.config.model != "toy":
+        return tuple(measure.languages)
+    chosen = tuple(lang for lang in TOY_EXPERT_LANGUAGES if lang in measure.languages)
+    return chosen if len(chosen) >= 2 else tuple(measure.languages)

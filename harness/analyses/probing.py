@@ -1,0 +1,142 @@
+"""Language identity across layers and checkpoints (RF §5, App. B): the numbers RF-1a…1c decide on.
+
+For every revision and probe seed ``s`` the measurement core gives the hidden state of every layer
+at one random token position per probe sentence (``Measurements.probe_states(rev, seed=s)``);
+``harness.metrics.lid_probe`` fits one logistic regression per layer on a stratified 80 % split
+drawn with the same seed and scores it on the held-out 20 %. Positions and splits change together
+with the seed, as the paper's three repetitions do.
+
+Layer numbering: index 0 is the embedding output, index ``i ≥ 1`` the output of transformer block
+``i``. The paper's "first layer" (57 % at BLOOM-560m step 400k) is block 1, so the claims decide on
+indices ``1 … L`` (``LidResult.blocks``) and record index 0 alongside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from harness.metrics import effective_test_size, lid_probe, majority_rate, probe_splits
+
+PROBE_SEEDS = (0, 1, 2)
+TEST_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class LidResult:
+    """Held-out LID accuracy of one revision: ``accuracy[seed, layer]`` (layer 0 = embeddings)."""
+
+    revision: str | None
+    accuracy: np.ndarray  # [n_seeds, n_layers + 1]
+    seeds: tuple[int, ...]
+    n_test: int  # held-out sentences per seed
+    n_sentences: int
+    n_effective: float  # Kish effective size of the seed-averaged held-out set (see ``n``)
+    majority_rate: float
+    languages: tuple[str, ...]
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Accuracy per layer, averaged over seeds: ``[n_layers + 1]``."""
+        return self.accuracy.mean(axis=0)
+
+    @property
+    def seed_std(self) -> np.ndarray:
+        """Standard deviation over seeds per layer (ddof 0): ``[n_layers + 1]``."""
+        return self.accuracy.std(axis=0)
+
+    @property
+    def blocks(self) -> np.ndarray:
+        """Seed-averaged accuracy of transformer blocks 1…L (the embedding output excluded)."""
+        return self.mean[1:]
+
+    @property
+    def block_mean(self) -> float:
+        """Mean over blocks 1…L of the seed-averaged accuracy."""
+        return float(self.blocks.mean())
+
+    @property
+    def block_std(self) -> float:
+        """Population standard deviation between blocks 1…L (the paper's Figure 2 statistic)."""
+        return float(self.blocks.std())
+
+    @property
+    def n(self) -> int:
+        """Sample size of the tests on (seed-averaged) accuracies.
+
+        The seeds' held-out sets overlap, so the average over seeds is a weighted proportion over
+        the distinct held-out sentences; its Kish effective size (``effective_test_size``, rounded
+        down) bounds its variance when a sentence's predictions agree across seeds. It lies
+        between one seed's ``n_test`` and the sum over seeds (≈ 617 of 864 for 1,440 sentences and
+        three 20 % splits).
+        """
+        return int(np.floor(self.n_effective))
+
+    def correct(self, accuracy: float) -> int:
+        """An accuracy as a count of correct predictions out of ``n`` (for tests on proportions).
+
+        Averaging over positively correlated layers never increases the variance of one
+        proportion, so layer means are tested the same way.
+        """
+        return int(round(float(accuracy) * self.n))
+
+    def to_record(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.seed_std.tolist()}
+
+
+def lid_by_layer(measure, revision: str | None, *, seeds: Sequence[int] = PROBE_SEEDS) -> LidResult:
+    """LID probe accuracy of every layer at ``revision`` for each seed (positions and split)."""
+    seeds = tuple(int(s) for s in seeds)
+    states, labels = measure.probe_states_for(revision, seeds)  # [n_seeds, n_layers + 1, n, d]
+    rows = []
+    for seed, seed_states in zip(seeds, states):
+        # a probe is ~10⁶ flops per iteration: BLAS threads only add synchronisation, and on a
+        # busy 2-core machine their spin-waits made the fits ~40× slower
+        with threadpool_limits(limits=1, user_api="blas"):
+            rows.append(lid_probe(seed_states, labels, seeds=(seed,), test_fraction=TEST_FRACTION)[0].numpy())
+    n = int(len(labels))
+    splits = probe_splits(labels, seeds, test_fraction=TEST_FRACTION)
+    return LidResult(
+        revision=revision,
+        accuracy=np.stack(rows),
+        seeds=seeds,
+        n_test=int(len(splits[0][1])),
+        n_sentences=n,
+        n_effective=effective_test_size(splits, n),
+        majority_rate=majority_rate(labels),
+        languages=tuple(measure.languages),
+    )
+
+
+def lid_series(measure, revisions: Sequence[str], *, seeds: Sequence[int] = PROBE_SEEDS) -> dict[str, LidResult]:
+    return {rev: lid_by_layer(measure, rev, seeds=seeds) for rev in revisions}
+
+
+def middle_third(n_blocks: int) -> np.ndarray:
+    """Indices (into ``LidResult.blocks``) of the middle third of blocks 1…L.
+
+    For L = 24 these are blocks 9…16 (the paper's dip reaches its bottom at block 14); for L = 6
+    blocks 3…4. Always at least one block, never the first or the last.
+    """
+    if n_blocks < 3:
+        raise ValueError(f"a middle third needs at least 3 blocks, got {n_blocks}")
+    lo = n_blocks // 3
+    hi = max(lo + 1, n_blocks - n_blocks // 3)
+    hi = min(hi, n_blocks - 1)
+    return np.arange(lo, hi)
+
+
+def parametric_bootstrap_std(result: LidResult, *, n_resamples: int = 10000, seed: int = 0) -> np.ndarray:
+    """Bootstrap distribution of the between-block std of ``result``.
+
+    Each block's accuracy is redrawn as Binomial(n, acc) / n, independently per block, with
+    ``n = result.n`` (the effective held-out size). The per-block noise of held-out accuracy is
+    what makes a std differ between two checkpoints by chance; redrawing around the observed
+    accuracies (which already carry that noise) keeps the spread on the large side.
+    """
+    rng = np.random.default_rng(seed)
+    draws = rng.binomial(result.n, np.clip(result.blocks, 0.0, 1.0), size=(n_resamples, result.blocks.size))
+    return (draws / result.n).std(axis=1)
