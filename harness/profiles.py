@@ -22,6 +22,11 @@ class ModelProfile:
     perplexity_window: int = 2048
     family: tuple[str, ...] = ()  # models of increasing size for the scale claims
     languages: tuple[str, ...] | None = None  # evaluation languages the model was trained on
+    # Budget of the expensive RF claims, for models where the paper's settings do not fit or do
+    # not work (the toy); a real model keeps the defaults, i.e. the paper's settings.
+    expert_languages: tuple[str, ...] | None = None  # languages of the expert claims (RF-2, RF-3); None: all
+    steering_fraction: float | None = None  # share of units clamped in steering; None: the top-k fraction
+    generation_seeds: int = 100  # samples per concept and steering condition (RF App. E: 100)
 
 
 def _gs(*steps: int) -> tuple[str, ...]:

@@ -353,15 +353,11 @@ def series_points(measure) -> SeriesPoints | None:
     return SeriesPoints(revisions, revisions[0], early, late)
 
 
-#: Concept pools cost ≈ 4 s per language and checkpoint on the toy on 2 CPU cores, so the toy's
-#: expert claims use 6 of its 12 languages (three scripts share none, Latin has three members);
-#: other models use all their languages. ``--languages`` overrides both.
-TOY_EXPERT_LANGUAGES = ("en", "es", "de", "ru", "zh", "ar")
-
-
 def claim_languages(measure) -> tuple[str, ...]:
-    """Languages of the expert claims (RF-2, RF-3) for this run."""
-    if measure.config.languages or measure.config.model != "toy":
+    """Languages of the expert claims (RF-2, RF-3): ``--languages``, else the profile's
+    ``expert_languages`` present in the data, else every evaluation language."""
+    profile = measure.profile
+    if measure.config.languages or profile is None or not profile.expert_languages:
         return tuple(measure.languages)
-    chosen = tuple(lang for lang in TOY_EXPERT_LANGUAGES if lang in measure.languages)
+    chosen = tuple(lang for lang in profile.expert_languages if lang in measure.languages)
     return chosen if len(chosen) >= 2 else tuple(measure.languages)

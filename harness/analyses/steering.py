@@ -34,19 +34,14 @@ import numpy as np
 import torch
 
 from harness.generation import GenerationConfig
+from harness.profiles import ModelProfile
 from harness.langid import UNKNOWN, detect_language
 from harness.metrics import topk_units
 
 SOURCE_LANGUAGES = ("es", "zh", "sw")  # RF §8 and App. E
 CONDITIONS = ("steered", "random_units", "unsteered")
-#: top-k fraction used for steering on the toy: the paper's 0.5 % (k = 20 of 3,840 units) barely
-#: moves generation there; TOY-NOTES found 5 % shifts the language and 10 % breaks generation.
-TOY_STEERING_FRACTION = 0.05
 #: concepts steered per source language (the first ones of the data: concrete nouns first)
 STEERING_CONCEPTS = 10
-#: samples per concept: the paper's 100 for real models, fewer on the toy (fits the CI budget)
-DEFAULT_SEEDS = {"toy": 10}
-PAPER_SEEDS = 100
 RANDOM_UNITS_SEED = 20_250_101
 
 _WORD = re.compile(r"\w+")
@@ -83,13 +78,15 @@ class SteeringPlan:
 def steering_plan(measure) -> SteeringPlan:
     """k, concepts and seeds for this run (``--top-k`` and ``--generation-seeds`` override)."""
     n_units = measure.model(measure.revision).site.n_units
+    profile = measure.profile
+    fraction = profile.steering_fraction if profile else None
     if measure.config.k:
         k, rule = int(measure.config.k), "--top-k"
-    elif measure.config.model == "toy":
-        k, rule = max(1, round(TOY_STEERING_FRACTION * n_units)), f"toy: {TOY_STEERING_FRACTION:.0%} of {n_units} units"
+    elif fraction:
+        k, rule = max(1, round(fraction * n_units)), f"profile {profile.name}: {fraction:.1%} of {n_units} units"
     else:
         k, rule = measure.top_k(), f"paper's fraction 500/98,304 of {n_units} units"
-    seeds = measure.config.generation_seeds or DEFAULT_SEEDS.get(measure.config.model, PAPER_SEEDS)
+    seeds = measure.config.generation_seeds or (profile.generation_seeds if profile else ModelProfile.generation_seeds)
     concepts = tuple(measure.data.concept_names[:STEERING_CONCEPTS])
     return SteeringPlan(k=k, k_rule=rule, concepts=concepts, seeds_per_concept=int(seeds))
 
