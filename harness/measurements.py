@@ -21,11 +21,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from harness.errors import NonFiniteActivationError, UnknownLanguageError
-from harness.extract import PooledResponses, hidden_states_at_seeds, pooled_responses
+from harness.errors import UnknownLanguageError
+from harness.extract import hidden_states_at_seeds, pooled_responses
 from harness.generation import GenerationConfig, generate
 from harness.hooks import Intervention
 from harness.loading import LoadedModel, check_distinct, load_model
+from harness.loglikelihood import continuation_loglikelihoods
 from harness.measurement_cache import MeasurementCache
 from harness.perplexity import Perplexity, perplexity
 from harness.profiles import ModelProfile, profile_for
@@ -420,45 +421,3 @@ def _prefix_with_tokens(tokenizer, texts: Sequence[str], n_tokens: int) -> list[
         if total >= n_tokens:
             return list(texts[: i + 1])
     return list(texts)
-
-
-@torch.inference_mode()
-def continuation_loglikelihoods(
-    lm: LoadedModel, contexts: Sequence[str], continuations: Sequence[str], *, batch_size: int = 8, max_tokens: int = 2048
-) -> torch.Tensor:
-    """``log p(continuation | context)`` summed over the continuation's tokens, per pair ``[n]``.
-
-    An empty context is replaced by the prompt token; contexts are cut from the left to fit
-    ``max_tokens`` together with the continuation.
-    """
-    tok = lm.tokenizer
-    ctx = tok(list(contexts), add_special_tokens=False)["input_ids"] if contexts else []
-    cont = tok(list(continuations), add_special_tokens=False)["input_ids"] if continuations else []
-    seqs, starts = [], []
-    for i, (c, k) in enumerate(zip(ctx, cont)):
-        if not k:
-            raise ValueError(f"continuation {i} has no tokens")
-        if len(k) >= max_tokens:
-            raise ValueError(f"continuation {i} has {len(k)} tokens, more than the window of {max_tokens}")
-        ids = ((c or [lm.prompt_token_id()]) + k)[-max_tokens:]
-        seqs.append(ids)
-        starts.append(len(ids) - len(k))
-    out = torch.empty(len(seqs), dtype=torch.float64)
-    order = np.argsort([-len(s) for s in seqs], kind="stable")
-    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    for a in range(0, len(order), batch_size):
-        rows = order[a : a + batch_size]
-        width = max(len(seqs[i]) for i in rows)
-        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, i in enumerate(rows):
-            input_ids[r, : len(seqs[i])] = torch.tensor(seqs[i])
-            mask[r, : len(seqs[i])] = 1
-        logits = lm.model(input_ids=input_ids.to(lm.device), attention_mask=mask.to(lm.device), use_cache=False).logits
-        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-        token_lp = logp.gather(-1, input_ids[:, 1:].to(lm.device).unsqueeze(-1)).squeeze(-1).double().cpu()
-        for r, i in enumerate(rows):
-            out[i] = token_lp[r, starts[i] - 1 : len(seqs[i]) - 1].sum()
-    if not torch.isfinite(out).all():
-        raise NonFiniteActivationError(f"{lm.label}: continuation log-likelihoods are not finite")
-    return out

@@ -240,7 +240,7 @@ def test_story_cloze_loader_formats_and_errors(tmp_path):
 
 
 def test_continuation_loglikelihood_matches_a_direct_computation(lm):
-    from harness.measurements import continuation_loglikelihoods
+    from harness.loglikelihood import continuation_loglikelihoods
 
     contexts = [P.texts("latin", [[1, 2, 3]])[0], P.texts("greek", [[4, 5, 6, 7, 8, 9]])[0], ""]
     continuations = [" " + P.word("latin", 5), " " + " ".join(P.word("cyrillic", j) for j in (1, 2)), " " + P.word("hebrew", 3)]
@@ -257,7 +257,7 @@ def test_continuation_loglikelihood_matches_a_direct_computation(lm):
 
 def test_story_scores_follow_the_planted_preference(lm, tmp_path):
     """The planted model predicts the script of the previous word: consistent endings win."""
-    from harness.measurements import continuation_loglikelihoods
+    from harness.loglikelihood import continuation_loglikelihoods
 
     consistent = " ".join(P.word("latin", j) for j in (1, 2, 3, 4))
     mixed = " ".join(P.word(lang, j) for lang, j in (("latin", 1), ("cyrillic", 2), ("latin", 3), ("greek", 4)))
