@@ -77,9 +77,9 @@ def _all_counts(measure, source, revs):
 def test_rf_4a_spanish_neurons_steer_into_spanish_mid_training(measure, record):
     """Mid-training, Spanish-derived concept neurons steer generation into Spanish."""
     _need(measure, "es")
-    rev = measure.early
+    rev = measure.mid
     if rev is None:
-        pytest.skip("the model profile names no early (mid-training) checkpoint; pass --checkpoints")
+        pytest.skip("the model profile names no mid-training checkpoint; pass --checkpoints")
     c = _all_counts(measure, "es", [rev])
     steered, unsteered, rand = c[("steered", rev)], c[("unsteered", rev)], c[("random_units", rev)]
     parts = {
@@ -89,7 +89,7 @@ def test_rf_4a_spanish_neurons_steer_into_spanish_mid_training(measure, record):
     }
     decision = all_of(
         parts["es share steered > unsteered"], parts,
-        rule="with es-derived concept experts fixed at the early checkpoint, the es share exceeds the unsteered and the "
+        rule="with es-derived concept experts fixed at the mid-training checkpoint, the es share exceeds the unsteered and the "
         "random-unit shares (one-sided two-proportion tests, α=0.01 each) and es is the largest or second-largest "
         "detected language (unknown not counted as a language)",
     )
@@ -108,26 +108,29 @@ def test_rf_4b_same_neurons_steer_into_english_late(measure, record):
     points = series_points(measure)
     if points is None:
         pytest.skip("needs distinct early and late checkpoints in the series")
-    revs = [points.early, points.late]
+    mid = measure.mid if measure.mid in points.revisions else points.early
+    if mid == points.late:
+        pytest.skip("needs a mid-training checkpoint before the late one")
+    revs = [mid, points.late]
     c = _all_counts(measure, "es", revs)
-    late, early = c[("steered", points.late)], c[("steered", points.early)]
+    late, early = c[("steered", points.late)], c[("steered", mid)]
     parts = {
-        "en share late > early (steered)": _share_test("en", late, early, "share of en in es-steered generations, late vs early"),
+        "en share late > mid-training (steered)": _share_test("en", late, early, "share of en in es-steered generations, late vs mid-training"),
         "en share steered > unsteered (late)": _share_test("en", late, c[("unsteered", points.late)], "share of en, steered vs unsteered (late)"),
         "en share steered > random units (late)": _share_test("en", late, c[("random_units", points.late)],
                                                               "share of en, steered vs random units (late)"),
         "en is the largest category (late)": _rank_rule("en", late, 1, True, "rank of en among detected languages and unknown"),
     }
     decision = all_of(
-        parts["en share late > early (steered)"], parts,
-        rule="with es-derived concept experts fixed, the en share at late exceeds the en share at early, and at late exceeds "
+        parts["en share late > mid-training (steered)"], parts,
+        rule="with es-derived concept experts fixed, the en share at late exceeds the en share at mid-training, and at late exceeds "
         "the unsteered and the random-unit en shares (one-sided two-proportion tests, α=0.01 each), and en is the most "
         "frequent category late (unknown counted as a category)",
     )
     record(decision, title="Late in training, the same neurons steer generation into English", checkpoints=revs,
            data=_record_data(measure, "es", revs, c))
     assert decision.supported, (
-        f"es-steered: {points.early} {steering.shares(early)}; {points.late} {steering.shares(late)}; unsteered late "
+        f"es-steered: {mid} {steering.shares(early)}; {points.late} {steering.shares(late)}; unsteered late "
         f"{steering.shares(c[('unsteered', points.late)])} — fails: {decision.detail['failed']}"
     )
 
@@ -152,7 +155,7 @@ def test_rf_4c_swahili_neurons_never_yield_swahili(measure, record):
         rule=f"at every checkpoint of the series, the share of sw in sw-steered generations is below {NOTABLE_SHARE:.0%} "
         f"(exact binomial test that the non-sw share exceeds {1 - NOTABLE_SHARE:.0%}, α=0.01 each)",
     )
-    controls_revs = [r for r in (measure.early, measure.late) if r in revs]
+    controls_revs = [r for r in dict.fromkeys((measure.mid, measure.late)) if r in revs]
     data = {
         "steering": {"sw": {rev: steering.shares(steered[rev]) for rev in revs}},
         "controls": {
@@ -176,7 +179,7 @@ def test_rf_4d_steered_generations_are_about_the_concept(measure, record):
     sources = [lang for lang in steering.SOURCE_LANGUAGES if lang in measure.languages]
     if not sources:
         pytest.skip(f"none of the steering languages {steering.SOURCE_LANGUAGES} is among {measure.languages}")
-    revs = list(dict.fromkeys(r for r in (measure.early, measure.late) if r is not None)) or [measure.revision]
+    revs = list(dict.fromkeys(r for r in (measure.mid, measure.late) if r is not None)) or [measure.revision]
     plan = _plan(measure)
     matchers = {c: steering.concept_matcher(measure.data, c, measure.languages) for c in plan.concepts}
     tallies = {}

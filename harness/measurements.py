@@ -160,6 +160,13 @@ class Measurements:
         return self.profile.early if self.profile else None
 
     @property
+    def mid(self) -> str | None:
+        """RF's "mid-training" checkpoint (steering claims): the profile's ``mid``, else ``early``."""
+        if self.config.checkpoints:
+            return self.early
+        return (self.profile.mid or self.profile.early) if self.profile else None
+
+    @property
     def late(self) -> str | None:
         if self.config.checkpoints:
             return self.config.checkpoints[-1]

@@ -16,8 +16,9 @@ class ModelProfile:
     repo: str | None  # final weights and tokenizer on the hub; None for the project's own toy
     intermediate_repo: str | None = None  # where revisions ``global_step<N>`` live
     series: tuple[str, ...] = ()  # default checkpoint series, earliest first
-    early: str | None = None
+    early: str | None = None  # after any collapse phase: the "early" of every trend claim and of RF-1a
     late: str | None = None
+    mid: str | None = None  # RF-4a's "mid-training" checkpoint (steering into the source language); None: early
     known_bad: dict[str, str] = field(default_factory=dict)  # revision -> reason
     perplexity_window: int = 2048
     family: tuple[str, ...] = ()  # models of increasing size for the scale claims
@@ -43,7 +44,10 @@ PROFILES: dict[str, ModelProfile] = {
         "bigscience/bloom-560m",
         "bigscience/bloom-560m-intermediate",
         series=_gs(1000, 10000, 100000, 200000, 300000, 400000),
-        early="global_step10000",
+        # RF: language identity at step 1k (Fig. 2) and trends from there; steering into Spanish at
+        # step 10k (Fig. 7)
+        early="global_step1000",
+        mid="global_step10000",
         late="global_step400000",
         known_bad={
             "global_step500000": "identical to global_step10000 (BLOOM release error)",

@@ -43,3 +43,14 @@ def test_steering_k_and_seeds_follow_profile_then_options():
     assert (paper.k, paper.seeds_per_concept) == (500, 100)  # RF: 500 of 98,304 units, 100 samples
     forced = steering_plan(_measure(BUDGET, k=7, seeds=3))
     assert (forced.k, forced.seeds_per_concept, forced.k_rule) == (7, 3, "--top-k")
+
+
+def test_bloom_profile_points_follow_rf_and_checkpoints_override():
+    from harness.measurements import Measurements, RunConfig
+
+    bloom = Measurements(RunConfig(model="bloom-560m"))
+    assert (bloom.series[0], bloom.early, bloom.mid, bloom.late) == (
+        "global_step1000", "global_step1000", "global_step10000", "global_step400000")  # RF Fig. 2, Fig. 7
+    given = Measurements(RunConfig(model="bloom-560m", checkpoints=("global_step1000", "global_step100000", "global_step400000")))
+    assert (given.early, given.mid, given.late) == ("global_step100000", "global_step100000", "global_step400000")
+    assert Measurements(RunConfig(model="bloom-1b1")).mid is None  # a profile without points
