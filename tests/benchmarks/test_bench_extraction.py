@@ -14,7 +14,10 @@
    A measurement above the bound is repeated, up to 3 in all, and the test fails only if every
    one is above it: a systematic overhead fails all three (the first version of the core measured
    28–31 % in each).
-2. Throughput in tokens/s on the toy's shape (hidden 128, 6 layers, vocabulary 4096) and on a
+2. Probe states for RF's three position seeds from one forward pass per batch
+   (``hidden_states_at_seeds``) against three single-seed passes, paired in the same run: at most
+   half the CPU time (ideal: a third plus the cost of gathering the positions).
+3. Throughput in tokens/s on the toy's shape (hidden 128, 6 layers, vocabulary 4096) and on a
    BLOOM of bloom-560m's real shape (24 layers, hidden 1024, 16 heads, vocabulary 250,880), with
    random weights; on CUDA too where available, synchronised inside the timed function. CPU runs
    use one intra-op thread: on a shared 2-core machine two OpenMP threads spin against other
@@ -50,7 +53,7 @@ if str(_CORE_TESTS) not in sys.path:
 
 from tiny_models import SENTENCES, build_tokenizer  # noqa: E402
 
-from harness.extract import length_sorted_batches, pooled_responses, tokenize  # noqa: E402
+from harness.extract import hidden_states_at, hidden_states_at_seeds, length_sorted_batches, pooled_responses, tokenize  # noqa: E402
 from harness.loading import LoadedModel, Source  # noqa: E402
 from harness.sites import neuron_site  # noqa: E402
 
@@ -235,6 +238,33 @@ def test_extraction_overhead_against_a_plain_forward(benchmark, tokenizer, toy_m
         f"(bound {100 * MAX_OVERHEAD:.0f} %)"
     )
     assert vs_full <= 1 + MAX_OVERHEAD
+
+
+MAX_SEEDS_RATIO = 0.5
+
+
+def test_probe_states_for_three_seeds_cost_one_pass(benchmark, tokenizer, toy_model, one_thread):
+    lm = _loaded(toy_model, tokenizer, "toy-shape")
+    texts = _texts(32, seed=1, max_sentences=2)
+    seeds = (0, 1, 2)
+
+    def one_at_a_time():
+        return [hidden_states_at(lm, texts, seed=s, batch_size=16, progress=False)[0] for s in seeds]
+
+    def together():
+        return hidden_states_at_seeds(lm, texts, seeds, batch_size=16, progress=False)[0]
+
+    for a, b in zip(one_at_a_time(), together()):  # the same states, and a warm-up
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    times = _paired_cpu_times(one_at_a_time, together, 11)
+    ratio = _median_ratio(times["user"])
+    benchmark.extra_info.update(
+        model="BLOOM, toy shape, random weights", threads=1, sentences=len(texts), seeds=len(seeds),
+        ratio_vs_one_seed_at_a_time=round(ratio, 3),
+        timer="user CPU time of this thread, median of paired per-round ratios over 11 rounds, GC paused",
+    )
+    benchmark.pedantic(together, rounds=2, iterations=1)
+    assert ratio <= MAX_SEEDS_RATIO, f"three seeds in one pass cost {ratio:.2f}× three passes (bound {MAX_SEEDS_RATIO})"
 
 
 def _throughput(benchmark, lm, texts, *, batch_size, max_length, rounds, label):
