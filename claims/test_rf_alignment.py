@@ -80,7 +80,7 @@ def test_rf_2b_mutual_information_rises_with_alignment(measure, record):
     points = _points(measure)
     languages = experts.claim_languages(measure)
     scores = _scores(measure, points, languages)
-    mi = {rev: experts.mutual_information(s).mean(axis=1) for rev, s in scores.items()}  # [concepts], nats
+    mi = {rev: experts.mutual_information(s, progress=measure.config.progress).mean(axis=1) for rev, s in scores.items()}  # [concepts], nats
     alignments = {rev: experts.alignment(s) for rev, s in scores.items()}
     aligned = {rev: a.per_concept for rev, a in alignments.items()}
     parts = _rises(mi[points.late], {n: mi[r] for n, r in points.references.items()}, points, "MI")

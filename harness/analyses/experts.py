@@ -140,14 +140,26 @@ def alignment(scores: ExpertScores) -> Alignment:
 
 
 # ------------------------------------------------------------------------- mutual information
-def mutual_information(scores: ExpertScores, *, pairs: Sequence[tuple[int, int]] | None = None) -> np.ndarray:
-    """k-NN MI (nats) between AP(c, l) and AP(c, l'): ``[n_concepts, n_pairs]`` (RF §6)."""
+def mutual_information(scores: ExpertScores, *, pairs: Sequence[tuple[int, int]] | None = None, progress: bool = False) -> np.ndarray:
+    """k-NN MI (nats) between AP(c, l) and AP(c, l'): ``[n_concepts, n_pairs]`` (RF §6).
+
+    The KSG estimator costs ≈ 0.3 s per concept and language pair at BLOOM-560m's 98,304 units on
+    one CPU thread (≈ 10 CPU-minutes per checkpoint for 10 languages), hence the progress bar.
+    Every row gets its own ``RandomState(MI_RANDOM_STATE)``, so the split into pairs does not
+    change the values.
+    """
+    from tqdm.auto import tqdm
+
     pairs = list(pairs) if pairs is not None else scores.pairs
     ap = scores.ap
-    x = torch.cat([ap[i] for i, _ in pairs])  # [n_pairs * n_concepts, n_units], pair-major
-    y = torch.cat([ap[j] for _, j in pairs])
-    mi = mutual_info_knn_batch(x, y, n_neighbors=MI_NEIGHBOURS, random_state=MI_RANDOM_STATE)
-    return mi.numpy().reshape(len(pairs), -1).T.copy()
+    out = np.empty((ap.shape[1], len(pairs)))
+    names = scores.languages
+    for p, (i, j) in enumerate(tqdm(pairs, desc=f"MI {scores.revision or 'final'}", disable=not progress, leave=False)):
+        mi = mutual_info_knn_batch(ap[i], ap[j], n_neighbors=MI_NEIGHBOURS, random_state=MI_RANDOM_STATE)
+        if not np.all(np.isfinite(mi.numpy())):
+            raise ValueError(f"MI between {names[i]} and {names[j]} expert scores is not finite")
+        out[:, p] = mi.numpy()
+    return out
 
 
 # ----------------------------------------------------------------------------------- overlap
