@@ -70,6 +70,14 @@ def _pad(ids: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch
     return input_ids.to(device), mask.to(device)
 
 
+def _pad_after_prefix(ids: list[list[int]], prefix: list[int], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``_pad`` of ``prefix + seq``: (input_ids, attention mask, mask of the text's own tokens)."""
+    input_ids, attention = _pad([prefix + seq for seq in ids], pad_id, device)
+    own = attention.clone()
+    own[:, : len(prefix)] = False
+    return input_ids, attention, own
+
+
 def _backbone(lm: LoadedModel) -> torch.nn.Module:
     """The transformer without its LM head: every neuron site and hidden state lies inside it, and
     skipping the [tokens × vocabulary] projection saves much of a forward pass (BLOOM: 250,880 rows)."""
@@ -101,14 +109,15 @@ def pooled_responses(
     n, site = len(ids), lm.site
     out = {p: torch.empty((n, site.n_units), dtype=torch.float32) for p in poolings}
     pad_id = lm.tokenizer.pad_token_id
+    prefix = lm.special_prefix()
     backbone = _backbone(lm)
     with record_pooled(site, want_max="max" in poolings, want_mean="mean" in poolings) as batch, intervene(
         site, interventions
     ), _progress(n, desc, progress) as bar:
         for rows in length_sorted_batches([len(s) for s in ids], batch_size):
-            input_ids, mask = _pad([ids[i] for i in rows], pad_id, lm.device)
-            batch.mask = mask
-            backbone(input_ids=input_ids, attention_mask=mask.long(), use_cache=False)
+            input_ids, attention, own = _pad_after_prefix([ids[i] for i in rows], prefix, pad_id, lm.device)
+            batch.mask = own  # pool over the text's tokens only, never over a BOS prefix
+            backbone(input_ids=input_ids, attention_mask=attention.long(), use_cache=False)
             index = torch.as_tensor(rows)
             for pooling in poolings:
                 per_layer = getattr(batch, pooling)
@@ -180,16 +189,17 @@ def _states_at(lm, ids, positions, *, batch_size, progress) -> tuple[torch.Tenso
     if positions.shape[1:] != lengths.shape or (positions < 0).any() or (positions >= lengths).any():
         raise ValueError("positions must give one index within each text's tokens")
     states = None
+    prefix = lm.special_prefix()
     with _progress(len(ids), "hidden states", progress) as bar:
         for rows in length_sorted_batches(lengths, batch_size):
-            input_ids, mask = _pad([ids[i] for i in rows], lm.tokenizer.pad_token_id, lm.device)
+            input_ids, attention, _ = _pad_after_prefix([ids[i] for i in rows], prefix, lm.tokenizer.pad_token_id, lm.device)
             output = _backbone(lm)(
-                input_ids=input_ids, attention_mask=mask.long(), output_hidden_states=True, use_cache=False
+                input_ids=input_ids, attention_mask=attention.long(), output_hidden_states=True, use_cache=False
             )
             hidden = torch.stack(output.hidden_states)  # [n_layers + 1, batch, seq, d]
             batch_index = torch.arange(len(rows), device=hidden.device)
             picked = torch.stack(
-                [hidden[:, batch_index, torch.as_tensor(p[rows], device=hidden.device)] for p in positions]
+                [hidden[:, batch_index, torch.as_tensor(p[rows] + len(prefix), device=hidden.device)] for p in positions]
             ).float().cpu()  # [n_sets, n_layers + 1, batch, d]
             if states is None:
                 states = torch.empty((len(positions), picked.shape[1], len(ids), picked.shape[-1]), dtype=torch.float32)

@@ -17,19 +17,22 @@ def continuation_loglikelihoods(
 ) -> torch.Tensor:
     """``log p(continuation | context)`` summed over the continuation's tokens, per pair ``[n]``.
 
-    An empty context is replaced by the prompt token; contexts are cut from the left to fit
+    Contexts follow the tokenizer's BOS where it has one (``LoadedModel.special_prefix``); without
+    one, an empty context is replaced by the prompt token. Contexts are cut from the left to fit
     ``max_tokens`` together with the continuation.
     """
     tok = lm.tokenizer
     ctx = tok(list(contexts), add_special_tokens=False)["input_ids"] if contexts else []
     cont = tok(list(continuations), add_special_tokens=False)["input_ids"] if continuations else []
+    prefix = lm.special_prefix()  # a LLaMA-type tokenizer's BOS opens every context
     seqs, starts = [], []
     for i, (c, k) in enumerate(zip(ctx, cont)):
         if not k:
             raise ValueError(f"continuation {i} has no tokens")
         if len(k) >= max_tokens:
             raise ValueError(f"continuation {i} has {len(k)} tokens, more than the window of {max_tokens}")
-        ids = ((c or [lm.prompt_token_id()]) + k)[-max_tokens:]
+        head = prefix + c if prefix else (c or [lm.prompt_token_id()])
+        ids = (head + k)[-max_tokens:]
         seqs.append(ids)
         starts.append(len(ids) - len(k))
     out = torch.empty(len(seqs), dtype=torch.float64)

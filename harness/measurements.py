@@ -220,6 +220,8 @@ class Measurements:
             "data": self.data.data_hash,
             "site": lm.site.key(),
             "dtype": str(lm.dtype),
+            # texts run after the tokenizer's BOS where it has one (not BLOOM: its keys stay as they were)
+            **({"special_prefix": lm.special_prefix()} if lm.special_prefix() else {}),
             **params,
         }
 

@@ -170,3 +170,64 @@ def test_states_for_several_seeds_equal_one_seed_at_a_time(lm):
         assert np.array_equal(positions[i], one_positions)
         torch.testing.assert_close(many[i], one, atol=ATOL, rtol=0)
     assert not np.array_equal(positions[0], positions[1])
+
+
+# --- tokenizers that put a BOS before every text (LLaMA, Gemma, OPT, XGLM) ---------------------
+
+
+@pytest.fixture(scope="module")
+def bos_lm(tmp_path_factory):
+    """A tiny LLaMA whose tokenizer adds ``<s>`` before every text, as LLaMA's does."""
+    from tiny_models import build_model, build_tokenizer, save_model
+    from tokenizers import processors
+
+    from harness.loading import load_model
+
+    tokenizer = build_tokenizer(tmp_path_factory.mktemp("bos-tokenizer"))
+    bos = tokenizer.bos_token_id
+    tokenizer._tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", bos)])
+    path = save_model(build_model("llama", tokenizer), tokenizer, tmp_path_factory.mktemp("bos-llama"))
+    return load_model(str(path), device="cpu")
+
+
+def test_special_prefix_is_the_tokenizers_bos(bos_lm, load_tiny):
+    assert bos_lm.special_prefix() == [bos_lm.tokenizer.bos_token_id]
+    assert load_tiny("bloom").special_prefix() == []  # BLOOM's tokenizer adds nothing
+
+
+def test_pooling_runs_after_the_bos_and_leaves_it_out(bos_lm):
+    bos = bos_lm.tokenizer.bos_token_id
+    got = pooled_responses(bos_lm, SENTENCES[:6], batch_size=4, progress=False)
+    for row, ids in enumerate(_ids(bos_lm, SENTENCES[:6])):
+        full = neurons_by_definition(bos_lm.model, "llama", [bos] + ids)[:, 1:]  # the text's tokens, seen after <s>
+        torch.testing.assert_close(got.max[row], full.amax(dim=1).reshape(-1), atol=ATOL, rtol=0)
+        torch.testing.assert_close(got.mean[row], full.mean(dim=1).reshape(-1), atol=ATOL, rtol=0)
+        assert int(got.n_tokens[row]) == len(ids)
+    without = neurons_by_definition(bos_lm.model, "llama", _ids(bos_lm, SENTENCES[:1])[0])
+    assert not torch.allclose(got.mean[0], without.mean(dim=1).reshape(-1), atol=1e-3)  # the BOS matters
+
+
+@torch.inference_mode()
+def test_probe_positions_index_the_text_after_the_bos(bos_lm):
+    bos = bos_lm.tokenizer.bos_token_id
+    texts = SENTENCES[:5]
+    states, positions = hidden_states_at(bos_lm, texts, seed=2, batch_size=2, progress=False)
+    for row, (seq, p) in enumerate(zip(_ids(bos_lm, texts), positions)):
+        out = bos_lm.model(input_ids=torch.tensor([[bos] + seq[: p + 1]]), output_hidden_states=True, use_cache=False)
+        torch.testing.assert_close(states[:, row], torch.stack([h[0, -1] for h in out.hidden_states]).float(), atol=ATOL, rtol=0)
+
+
+@torch.inference_mode()
+def test_continuation_loglikelihood_is_scored_after_the_bos(bos_lm):
+    from harness.loglikelihood import continuation_loglikelihoods
+
+    bos = bos_lm.tokenizer.bos_token_id
+    contexts, continuations = ["The water is", ""], [" cold.", "Hello"]
+    got = continuation_loglikelihoods(bos_lm, contexts, continuations, batch_size=1)
+    for i, (c, k) in enumerate(zip(contexts, continuations)):
+        ctx = bos_lm.tokenizer(c, add_special_tokens=False)["input_ids"] if c else []
+        cont = bos_lm.tokenizer(k, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([[bos] + ctx + cont])
+        logp = torch.log_softmax(bos_lm.model(input_ids=ids).logits[0, :-1].double(), dim=-1)
+        expected = sum(float(logp[1 + len(ctx) + t - 1, tok]) for t, tok in enumerate(cont))
+        assert float(got[i]) == pytest.approx(expected, abs=1e-4)
