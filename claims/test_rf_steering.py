@@ -19,23 +19,13 @@ from harness.metrics import Decision, all_of, binomial_greater, two_proportion_t
 ALPHA = 0.01
 #: RF-4c: a share of at most this much Swahili is "not notable" (the paper's Figure 20 shows a few %)
 NOTABLE_SHARE = 0.10
-_STATE: dict = {}
-
-
-def _plan(measure) -> steering.SteeringPlan:
-    key = ("plan", id(measure))
-    if key not in _STATE:
-        _STATE[key] = steering.steering_plan(measure)
-    return _STATE[key]
-
-
 def _need(measure, lang: str) -> None:
     if lang not in measure.languages:
         pytest.skip(f"steering from {lang} needs {lang} among the evaluation languages ({', '.join(measure.languages)})")
 
 
 def _gen(measure, rev, condition, source=None) -> steering.Generations:
-    return steering.generate_condition(measure, rev, condition, _plan(measure), source)
+    return steering.generate_condition(measure, rev, condition, steering.steering_plan(measure), source)
 
 
 def _counts(measure, rev, condition, source=None):
@@ -63,7 +53,7 @@ def _record_data(measure, source, revs, counts_by_condition) -> dict:
             "unsteered": {rev: steering.shares(counts_by_condition[("unsteered", rev)]) for rev in revs},
             "random_units": {rev: steering.shares(counts_by_condition[("random_units", rev)]) for rev in revs},
         },
-        "plan": _plan(measure).to_record(),
+        "plan": steering.steering_plan(measure).to_record(),
         "source_language": source,
     }
 
@@ -162,7 +152,7 @@ def test_rf_4c_swahili_neurons_never_yield_swahili(measure, record):
             "unsteered": {rev: steering.shares(_counts(measure, rev, "unsteered")) for rev in controls_revs},
             "random_units": {rev: steering.shares(_counts(measure, rev, "random_units", "sw")) for rev in controls_revs},
         },
-        "plan": _plan(measure).to_record(),
+        "plan": steering.steering_plan(measure).to_record(),
         "source_language": "sw",
         "notable_share": NOTABLE_SHARE,
     }
@@ -180,7 +170,7 @@ def test_rf_4d_steered_generations_are_about_the_concept(measure, record):
     if not sources:
         pytest.skip(f"none of the steering languages {steering.SOURCE_LANGUAGES} is among {measure.languages}")
     revs = list(dict.fromkeys(r for r in (measure.mid, measure.late) if r is not None)) or [measure.revision]
-    plan = _plan(measure)
+    plan = steering.steering_plan(measure)
     matchers = {c: steering.concept_matcher(measure.data, c, measure.languages) for c in plan.concepts}
     tallies = {}
     for rev in revs:

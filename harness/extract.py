@@ -109,7 +109,7 @@ def pooled_responses(
     n, site = len(ids), lm.site
     out = {p: torch.empty((n, site.n_units), dtype=torch.float32) for p in poolings}
     pad_id = lm.tokenizer.pad_token_id
-    prefix = lm.special_prefix()
+    prefix = list(lm.special_prefix)
     backbone = _backbone(lm)
     with record_pooled(site, want_max="max" in poolings, want_mean="mean" in poolings) as batch, intervene(
         site, interventions
@@ -189,7 +189,7 @@ def _states_at(lm, ids, positions, *, batch_size, progress) -> tuple[torch.Tenso
     if positions.shape[1:] != lengths.shape or (positions < 0).any() or (positions >= lengths).any():
         raise ValueError("positions must give one index within each text's tokens")
     states = None
-    prefix = lm.special_prefix()
+    prefix = list(lm.special_prefix)
     with _progress(len(ids), "hidden states", progress) as bar:
         for rows in length_sorted_batches(lengths, batch_size):
             input_ids, attention, _ = _pad_after_prefix([ids[i] for i in rows], prefix, lm.tokenizer.pad_token_id, lm.device)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -50,7 +51,8 @@ class LoadedModel:
     def label(self) -> str:
         return f"{self.name}@{self.revision}" if self.revision else self.name
 
-    def special_prefix(self) -> list[int]:
+    @cached_property
+    def special_prefix(self) -> tuple[int, ...]:
         """Token ids the tokenizer puts before every text by default, e.g. LLaMA's ``<s>``,
         Gemma's ``<bos>``, OPT's and XGLM's ``</s>``; empty for BLOOM, GPT-2 and Qwen2.
 
@@ -58,13 +60,10 @@ class LoadedModel:
         models without their BOS give far-off activations on the first tokens), and pools and
         probes only the text's own tokens. Suffixes (an EOS appended) are not used.
         """
-        if not hasattr(self, "_special_prefix"):
-            tok = self.tokenizer
-            plain = tok("a", add_special_tokens=False)["input_ids"]
-            full = tok("a", add_special_tokens=True)["input_ids"]
-            cut = len(full) - len(plain)
-            self._special_prefix = [int(t) for t in full[:cut]] if cut > 0 and full[cut:] == plain else []
-        return list(self._special_prefix)
+        plain = self.tokenizer("a", add_special_tokens=False)["input_ids"]
+        full = self.tokenizer("a", add_special_tokens=True)["input_ids"]
+        cut = len(full) - len(plain)
+        return tuple(int(t) for t in full[:cut]) if cut > 0 and full[cut:] == plain else ()
 
     def prompt_token_id(self) -> int:
         """The token a generation starts from: ``</s>`` for BLOOM tokenizers (which add no BOS)."""

@@ -24,7 +24,7 @@ def continuation_loglikelihoods(
     tok = lm.tokenizer
     ctx = tok(list(contexts), add_special_tokens=False)["input_ids"] if contexts else []
     cont = tok(list(continuations), add_special_tokens=False)["input_ids"] if continuations else []
-    prefix = lm.special_prefix()  # a LLaMA-type tokenizer's BOS opens every context
+    prefix = list(lm.special_prefix)  # a LLaMA-type tokenizer's BOS opens every context
     seqs, starts = [], []
     for i, (c, k) in enumerate(zip(ctx, cont)):
         if not k:

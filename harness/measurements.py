@@ -221,7 +221,7 @@ class Measurements:
             "site": lm.site.key(),
             "dtype": str(lm.dtype),
             # texts run after the tokenizer's BOS where it has one (not BLOOM: its keys stay as they were)
-            **({"special_prefix": lm.special_prefix()} if lm.special_prefix() else {}),
+            **({"special_prefix": list(lm.special_prefix)} if lm.special_prefix else {}),
             **params,
         }
 

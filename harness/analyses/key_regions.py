@@ -21,7 +21,7 @@ per language: a random set of the same size, and one random 10 % of all units (L
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -377,16 +377,9 @@ def own_region_decision(d: Deactivation, *, alpha: float = ALPHA) -> Decision:
         + ("" if majority else "; not a majority")
         + (f"; failing: {', '.join(failed)}" if failed else "")
     )
-    return Decision(
-        statistic=test.statistic,
-        value=test.value,
-        control=test.control,
-        effect_size=test.effect_size,
-        p_value=test.p_value,
-        ci=test.ci,
+    return replace(
+        test,
         n=L,
-        alternative="greater",
-        alpha=alpha,
         supported=bool(test.supported and majority),
         detail={
             **test.detail,
@@ -420,16 +413,9 @@ def random_control_decision(d: Deactivation, *, alpha: float = ALPHA) -> Decisio
         f"{np.log1p(d.random_10pct).mean():.4g} (means over {L} languages); t-test p = {test.p_value:.3g}; "
         f"{k}/{L} languages above both controls"
     )
-    return Decision(
-        statistic=test.statistic,
-        value=test.value,
-        control=test.control,
-        effect_size=test.effect_size,
-        p_value=test.p_value,
-        ci=test.ci,
+    return replace(
+        test,
         n=L,
-        alternative="greater",
-        alpha=alpha,
         supported=bool(test.supported and majority),
         detail={
             **test.detail,

@@ -44,6 +44,7 @@ from harness.metrics import (
     sads,
     similarity_matrix,
 )
+from harness.metrics.stats import fmt_number
 
 #: bootstrap resamples of verses (replicate 0 is the observed sample)
 N_BOOT = 1000
@@ -393,7 +394,7 @@ def permutation_decision(
         detail=detail,
     )
     word = "holds" if decision.supported else "does not hold"
-    return replace(decision, detail={**decision.detail, "reason": f"{statistic} > 0 {word}: {describe(decision)} ({null_description}, null sd {_fmt(sd)})"})
+    return replace(decision, detail={**decision.detail, "reason": f"{statistic} > 0 {word}: {describe(decision)} ({null_description}, null sd {fmt_number(sd)})"})
 
 
 # ------------------------------------------------------------------------- from Measurements
@@ -483,15 +484,9 @@ def bootstrap_decision(
     if "reason" not in decision.detail:
         word = "holds" if decision.supported else "does not hold"
         side = ">" if alternative == "greater" else "<"
-        reason = f"{decision.statistic} {side} {_fmt(control)} {word}: {describe(decision)}"
+        reason = f"{decision.statistic} {side} {fmt_number(control)} {word}: {describe(decision)}"
         decision = replace(decision, detail={**decision.detail, "reason": reason})
     return decision
-
-
-def _fmt(v: float | None) -> str:
-    if v is None or not math.isfinite(v):
-        return "nan"
-    return f"{v:.4g}"
 
 
 # ------------------------------------------------------------------------------ checkpoints

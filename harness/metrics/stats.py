@@ -578,19 +578,20 @@ def one_sample_greater(
 # ------------------------------------------------------------------------------ conjunctions
 def describe(d: Decision) -> str:
     """One line with a decision's numbers (statistic, value, control, p and interval)."""
-    bits = [f"{d.statistic} = {_g(d.value)}"]
+    bits = [f"{d.statistic} = {fmt_number(d.value)}"]
     if d.control is not None:
-        bits.append(f"vs {_g(d.control)}")
+        bits.append(f"vs {fmt_number(d.control)}")
     if "difference" in d.detail:
-        bits.append(f"difference {_g(d.detail['difference'])}")
+        bits.append(f"difference {fmt_number(d.detail['difference'])}")
     if d.p_value is not None:
         bits.append(f"p = {d.p_value:.3g}")
     if d.ci is not None and all(v is not None and math.isfinite(v) for v in d.ci):
-        bits.append(f"{100 * (1 - 2 * d.alpha):.0f}% CI [{_g(d.ci[0])}, {_g(d.ci[1])}]")
+        bits.append(f"{100 * (1 - 2 * d.alpha):.0f}% CI [{fmt_number(d.ci[0])}, {fmt_number(d.ci[1])}]")
     return " ".join(bits)
 
 
-def _g(v: float | None) -> str:
+def fmt_number(v: float | None) -> str:
+    """A statistic for a message: 4 significant digits, "nan" for None or non-finite."""
     return "nan" if v is None or not math.isfinite(v) else f"{v:.4g}"
 
 

@@ -191,8 +191,8 @@ def bos_lm(tmp_path_factory):
 
 
 def test_special_prefix_is_the_tokenizers_bos(bos_lm, load_tiny):
-    assert bos_lm.special_prefix() == [bos_lm.tokenizer.bos_token_id]
-    assert load_tiny("bloom").special_prefix() == []  # BLOOM's tokenizer adds nothing
+    assert bos_lm.special_prefix == (bos_lm.tokenizer.bos_token_id,)
+    assert load_tiny("bloom").special_prefix == ()  # BLOOM's tokenizer adds nothing
 
 
 def test_pooling_runs_after_the_bos_and_leaves_it_out(bos_lm):
