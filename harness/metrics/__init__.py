@@ -9,10 +9,17 @@ activations lives here, one module per job:
 * :mod:`.topk` — top-k experts, overlap, hypergeometric chance level, per-layer counts
 * :mod:`.lingua_franca` — LF activation vectors, LRDS/SADS, contribution scores, key regions
 * :mod:`.probe` — per-layer language-ID probe
-* :mod:`.stats` — tests that turn measurements into a :class:`Decision`
+* :mod:`.stats` — tests that turn measurements into a :class:`Decision`, at level :data:`ALPHA`
 
 Results are float64; inputs with NaN/inf raise ``NonFiniteActivationError``; a concept without
-positives or negatives raises ``ConceptError``.
+positives or negatives raises ``ConceptError``. Every public function has a runnable example in
+its docstring (``tests/metrics/test_doctests.py`` runs them); ``tests/metrics/test_common.py``
+checks the shared properties (reference implementation, order and scale invariance, bounds,
+purity, non-finite input) over one table of the metrics.
+
+>>> from harness.metrics import ALPHA
+>>> ALPHA
+0.01
 """
 
 from .average_precision import average_precision, default_chunk_units
@@ -34,12 +41,14 @@ from .lingua_franca import (
 from .mutual_information import mutual_info_knn, mutual_info_knn_batch
 from .probe import effective_test_size, lid_probe, majority_rate, probe_splits
 from .stats import (
+    ALPHA,
     Decision,
     all_of,
-    describe,
     binomial_greater,
     bootstrap_ci,
     bootstrap_greater,
+    describe,
+    fmt_number,
     one_sample_greater,
     paired_permutation_test,
     trend_test,
@@ -77,9 +86,11 @@ __all__ = [
     "effective_test_size",
     "probe_splits",
     "majority_rate",
+    "ALPHA",
     "Decision",
     "all_of",
     "describe",
+    "fmt_number",
     "paired_permutation_test",
     "wilcoxon_greater",
     "bootstrap_ci",

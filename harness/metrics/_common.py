@@ -40,6 +40,10 @@ def encode_labels(ids: Any) -> tuple[list, torch.Tensor]:
 
     Returns ``(levels, codes)`` where ``levels`` is the sorted list of distinct labels and
     ``codes[i]`` is the index of ``ids[i]`` in ``levels`` (a LongTensor on the CPU).
+
+    >>> levels, codes = encode_labels(["fr", "en", "fr"])
+    >>> levels, codes.tolist()
+    (['en', 'fr'], [1, 0, 1])
     """
     if isinstance(ids, torch.Tensor):
         ids = ids.detach().cpu().numpy()
@@ -67,6 +71,11 @@ def to_numpy_1d(x: Any, *, name: str) -> np.ndarray:
 
 
 def as_index_set(idx: Any) -> set[int]:
+    """Unit indices (list, array or tensor, any shape) as a set of ints.
+
+    >>> sorted(as_index_set(torch.tensor([[3, 1], [3, 2]])))
+    [1, 2, 3]
+    """
     if isinstance(idx, torch.Tensor):
         idx = idx.detach().cpu().reshape(-1).tolist()
     elif isinstance(idx, np.ndarray):

@@ -43,6 +43,23 @@ def pearson(x: Any, y: Any, dim: int = -1) -> torch.Tensor:
     ``[n_concepts, n_pairs, n_units]``); the result has the broadcast shape without ``dim``,
     float64. A vector that is constant (all entries exactly equal) gives NaN, as
     ``scipy.stats.pearsonr`` does. NaN/inf inputs raise ``NonFiniteActivationError``.
+
+    Examples
+    --------
+    ``x = (1, 2, 3)`` and ``y = (1, 3, 2)`` centre to ``(-1, 0, 1)`` and ``(-1, 1, 0)``: their dot
+    product is 1 and both norms are sqrt(2), so r = 1/2. A linear map gives r = ±1.
+
+    >>> round(pearson([1.0, 2.0, 3.0], [1.0, 3.0, 2.0]).item(), 12)
+    0.5
+    >>> pearson([1.0, 2.0, 3.0, 4.0], [8.0, 6.0, 4.0, 2.0]).item()
+    -1.0
+
+    Many pairs at once (rows against one vector, broadcast), and a constant vector:
+
+    >>> pearson([[1.0, 2.0, 3.0], [1.0, 3.0, 2.0]], [1.0, 2.0, 3.0]).round(decimals=12).tolist()
+    [1.0, 0.5]
+    >>> pearson([5.0, 5.0, 5.0], [1.0, 2.0, 3.0]).item()
+    nan
     """
     xt = _finite_float(x, "x")
     yt = _finite_float(y, "y")
@@ -68,6 +85,11 @@ def pearson_matrix(a: Any, dim: int = -1) -> torch.Tensor:
     Equivalent to ``pearson(a[..., :, None, :], a[..., None, :, :])`` but computed as one Gram
     matrix of standardised rows (much faster for the all-language-pairs case). Constant rows give
     NaN; the diagonal of non-constant rows is 1.
+
+    Examples
+    --------
+    >>> pearson_matrix([[1.0, 2.0, 3.0], [1.0, 3.0, 2.0], [3.0, 2.0, 1.0]]).round(decimals=12).tolist()
+    [[1.0, 0.5, -1.0], [0.5, 1.0, -0.5], [-1.0, -0.5, 1.0]]
     """
     t = _finite_float(a, "a")
     if dim not in (-1, t.ndim - 1):
@@ -88,6 +110,16 @@ def fisher_z_mean(r: Any, dim: int | None = None, clip: float = 1 - 1e-7) -> tor
     ``r`` is clipped to ``[-clip, clip]`` so that |r| = 1 stays finite; NaN entries (constant
     vectors) are ignored; an all-NaN slice gives NaN. ``dim=None`` averages everything (0-d
     result), otherwise along ``dim``. Float64.
+
+    Examples
+    --------
+    ``arctanh(0.5)`` and ``arctanh(-0.5)`` cancel; equal correlations average to themselves; NaN
+    (a constant vector's correlation) is skipped:
+
+    >>> fisher_z_mean([0.5, -0.5]).item()
+    0.0
+    >>> fisher_z_mean([[0.2, 0.2], [0.6, float("nan")]], dim=1).tolist()
+    [0.2, 0.6]
     """
     if isinstance(r, torch.Tensor):
         t = r.detach().to(torch.float64)

@@ -14,7 +14,7 @@ Conventions:
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -41,6 +41,9 @@ def activation_vectors(pooled: Any) -> torch.Tensor:
 
     ``pooled``: ``[n_sentences, n_layers, n_units]`` or ``[n_sentences, n_features]``.
     Returns ``[n_sentences, n_layers * n_units]`` float64 with unit-norm rows (layer-major).
+
+    >>> activation_vectors([[[3.0, 0.0], [0.0, 4.0]]]).tolist()  # (3, 0, 0, 4) / 5
+    [[0.6, 0.0, 0.0, 0.8]]
     """
     t = as_float64(pooled, name="pooled")
     if t.ndim not in (2, 3):
@@ -49,7 +52,11 @@ def activation_vectors(pooled: Any) -> torch.Tensor:
 
 
 def similarity_matrix(a: Any) -> torch.Tensor:
-    """LF eq. 7: cosine similarity of every pair of rows of ``a`` ``[n, F]`` -> ``[n, n]``."""
+    """LF eq. 7: cosine similarity of every pair of rows of ``a`` ``[n, F]`` -> ``[n, n]``.
+
+    >>> similarity_matrix([[3.0, 4.0], [4.0, 3.0], [0.0, 1.0]]).round(decimals=12).tolist()
+    [[1.0, 0.96, 0.8], [0.96, 1.0, 0.6], [0.8, 0.6, 1.0]]
+    """
     t = as_float64(a, name="a")
     if t.ndim != 2:
         raise ValueError(f"a must be [n_sentences, n_features], got shape {tuple(t.shape)}")
@@ -105,7 +112,9 @@ def _pair_sums(
     if restrict is not None:
         restrict = restrict.to(dev)
     cols = torch.arange(n, device=dev)
-    acc = {k: [0.0, 0] for k in ("same_lang_diff_meaning", "diff_lang_diff_meaning", "same_meaning_diff_lang")}
+    names = ("same_lang_diff_meaning", "diff_lang_diff_meaning", "same_meaning_diff_lang")
+    totals = dict.fromkeys(names, 0.0)
+    counts = dict.fromkeys(names, 0)
     for a in range(0, n, _ROW_CHUNK):
         b = min(n, a + _ROW_CHUNK)
         block = S[a:b]
@@ -120,9 +129,9 @@ def _pair_sums(
             "same_meaning_diff_lang": keep & same_mean & ~same_lang,
         }
         for name, m in classes.items():
-            acc[name][0] += float(block[m].sum())
-            acc[name][1] += int(m.sum())
-    return {k: (v[0], v[1]) for k, v in acc.items()}
+            totals[name] += float(block[m].sum())
+            counts[name] += int(m.sum())
+    return {k: (totals[k], counts[k]) for k in names}
 
 
 def _mean(sums: dict[str, tuple[float, int]], name: str) -> float:
@@ -139,6 +148,19 @@ def lrds(S: Any, language_ids: Any, meaning_ids: Any, *, restrict_to: Any = None
     over pairs with different languages and different meanings. ``S`` is ``[n, n]``;
     ``restrict_to`` (languages, or a bool mask over sentences) keeps only pairs where at least
     one sentence is selected.
+
+    Examples
+    --------
+    Sentences en-1, en-2, fr-1, fr-2 (language, meaning). Same language, different meaning:
+    S(en1, en2) = 0.8 and S(fr1, fr2) = 0.6, mean 0.7; different language and meaning:
+    S(en1, fr2) = 0.2 and S(en2, fr1) = 0.4, mean 0.3; so LRDS = 0.7 - 0.3 = 0.4.
+
+    >>> S = [[1.0, 0.8, 0.9, 0.2],
+    ...      [0.8, 1.0, 0.4, 0.7],
+    ...      [0.9, 0.4, 1.0, 0.6],
+    ...      [0.2, 0.7, 0.6, 1.0]]
+    >>> round(lrds(S, ["en", "en", "fr", "fr"], [1, 2, 1, 2]), 12)
+    0.4
     """
     sums = _pair_sums(as_float64(S, name="S"), language_ids, meaning_ids, restrict_to)
     return _mean(sums, "same_lang_diff_meaning") - _mean(sums, "diff_lang_diff_meaning")
@@ -150,6 +172,18 @@ def sads(S: Any, language_ids: Any, meaning_ids: Any, *, restrict_to: Any = None
     ``mean S_ij`` over pairs with the same meaning in different languages minus ``mean S_ij``
     over pairs with different meanings in different languages. ``restrict_to=("zh", "ar")``
     keeps only pairs involving at least one zh or ar sentence (or pass a bool mask).
+
+    Examples
+    --------
+    The sentences of :func:`lrds`: translations S(en1, fr1) = 0.9 and S(en2, fr2) = 0.7, mean
+    0.8, against 0.3 for different languages and meanings, so SADS = 0.8 - 0.3 = 0.5.
+
+    >>> S = [[1.0, 0.8, 0.9, 0.2],
+    ...      [0.8, 1.0, 0.4, 0.7],
+    ...      [0.9, 0.4, 1.0, 0.6],
+    ...      [0.2, 0.7, 0.6, 1.0]]
+    >>> round(sads(S, ["en", "en", "fr", "fr"], [1, 2, 1, 2]), 12)
+    0.5
     """
     sums = _pair_sums(as_float64(S, name="S"), language_ids, meaning_ids, restrict_to)
     return _mean(sums, "same_meaning_diff_lang") - _mean(sums, "diff_lang_diff_meaning")
@@ -162,6 +196,20 @@ def per_layer_lrds_sads(
 
     ``pooled`` ``[n_sentences, n_layers, n_units]``; each layer's vectors are L2-normalised on
     their own before the cosine matrix. Returns ``(lrds [n_layers], sads [n_layers])`` float64.
+
+    Examples
+    --------
+    Layer 0 separates the languages (en along unit 0, fr along unit 1): same-language pairs
+    have cosine 1, cross-language pairs 0, so LRDS = 1 and SADS = 0 - 0 = 0. Layer 1 separates
+    the meanings instead: LRDS = 0 - 0 = 0 and SADS = 1 - 0 = 1.
+
+    >>> pooled = [[[1.0, 0.0], [1.0, 0.0]],  # en-1: layer 0, layer 1
+    ...           [[1.0, 0.0], [0.0, 1.0]],  # en-2
+    ...           [[0.0, 1.0], [1.0, 0.0]],  # fr-1
+    ...           [[0.0, 1.0], [0.0, 1.0]]]  # fr-2
+    >>> lr, sa = per_layer_lrds_sads(pooled, ["en", "en", "fr", "fr"], [1, 2, 1, 2])
+    >>> lr.tolist(), sa.tolist()
+    ([1.0, 0.0], [0.0, 1.0])
     """
     t = as_float64(pooled, name="pooled")
     if t.ndim != 3:
@@ -180,6 +228,16 @@ def language_similarity(S: Any, language_ids: Any) -> tuple[list, torch.Tensor]:
     """Mean ``S_ij`` over pairs ``i != j`` for every pair of languages: ``(levels, [L, L])``.
 
     Translation pairs are included (use it for "which languages are close", LF-1c).
+
+    Examples
+    --------
+    en-en: S(0, 1) = 0.5; en-fr: S(0, 2) = 0.1 and S(1, 2) = 0.3, mean 0.2; fr-fr has no pair
+    of distinct sentences (NaN):
+
+    >>> S = [[1.0, 0.5, 0.1], [0.5, 1.0, 0.3], [0.1, 0.3, 1.0]]
+    >>> levels, m = language_similarity(S, ["en", "en", "fr"])
+    >>> levels, m.round(decimals=12).tolist()
+    (['en', 'fr'], [[0.5, 0.2], [0.2, nan]])
     """
     St = as_float64(S, name="S")
     levels, codes = encode_labels(language_ids)
@@ -197,6 +255,57 @@ def language_similarity(S: Any, language_ids: Any) -> tuple[list, torch.Tensor]:
 
 
 # --------------------------------------------------------------------------------- key regions
+def _acts_matrix(acts: Any) -> torch.Tensor:
+    """``acts`` as a detached ``[n_sentences, n_units]`` tensor of a float dtype (no float64
+    copy yet; a ``[n_sentences, n_layers, n_units]`` input is flattened layer-major)."""
+    t = as_tensor(acts, name="acts").detach()
+    if not torch.is_floating_point(t):
+        t = t.to(torch.float64)
+    if t.ndim == 3:
+        t = t.reshape(t.shape[0], -1)
+    if t.ndim != 2:
+        raise ValueError(f"acts must be [n_sentences, n_units], got shape {tuple(t.shape)}")
+    return t
+
+
+def _language_rows(
+    language_ids: Any, n_sentences: int, languages: Sequence | None
+) -> tuple[list, torch.Tensor, torch.Tensor | None]:
+    """``(levels, codes, keep)``: the output row order, every kept sentence's row, and the mask
+    of sentences kept (None: all), for ``languages`` given or not."""
+    levels, codes = encode_labels(language_ids)
+    if codes.shape[0] != n_sentences:
+        raise ValueError(f"need one language id per sentence ({n_sentences}), got {codes.shape[0]}")
+    if languages is None:
+        return levels, codes, None
+    order = list(languages)
+    missing = [x for x in order if x not in levels]
+    if missing:
+        raise UnknownLanguageError(f"languages not in language_ids: {missing}")
+    remap = torch.tensor([order.index(lv) if lv in order else -1 for lv in levels])
+    codes = remap[codes]
+    keep = codes >= 0
+    return order, codes[keep], keep
+
+
+def _norms_and_reader(t: torch.Tensor) -> tuple[torch.Tensor, Callable[[int, int], torch.Tensor]]:
+    """Norm of every sentence's full vector (float64 accumulation; NaN/inf propagate into it)
+    and a function giving a float64 *copy* of the columns ``a:b``."""
+    if t.device.type == "cpu":  # numpy's casting reductions are much faster here than torch's
+        arr = (t.to(torch.float32) if t.dtype == torch.bfloat16 else t).numpy()
+        norm = torch.from_numpy(np.sqrt(np.einsum("ij,ij->i", arr, arr, dtype=np.float64)))
+
+        def chunk_numpy(a: int, b: int) -> torch.Tensor:
+            return torch.from_numpy(arr[:, a:b].astype(np.float64))  # always a copy
+
+        return norm, chunk_numpy
+
+    def chunk_torch(a: int, b: int) -> torch.Tensor:
+        return t[:, a:b].to(torch.float64, copy=True)
+
+    return torch.linalg.vector_norm(t, dim=1, dtype=torch.float64), chunk_torch
+
+
 def contribution_scores(
     acts: Any, language_ids: Any, *, languages: Sequence | None = None
 ) -> torch.Tensor:
@@ -211,48 +320,29 @@ def contribution_scores(
     averages over pairs; the division only rescales a language's row, which matters for the
     z-scores when languages have different sentence counts). Returns ``[n_languages, n_units]``
     float64, rows in ``sorted(set(language_ids))`` order or in the order of ``languages``.
+
+    Examples
+    --------
+    Language A has the unit vectors (0.6, 0.8) and (1, 0): one pair, product (0.6, 0). B has three
+    sentences along unit 1: three pairs, each (0, 1).
+
+    >>> acts = [[3.0, 4.0], [0.0, 2.0], [1.0, 0.0], [0.0, 1.0], [0.0, 3.0]]
+    >>> contribution_scores(acts, ["A", "B", "A", "B", "B"]).round(decimals=12).tolist()
+    [[0.6, 0.0], [0.0, 1.0]]
+    >>> contribution_scores(acts, ["A", "B", "A", "B", "B"], languages=["B", "A"]).round(decimals=12).tolist()
+    [[0.0, 1.0], [0.6, 0.0]]
     """
-    t = as_tensor(acts, name="acts").detach()
-    if not torch.is_floating_point(t):
-        t = t.to(torch.float64)
-    if t.ndim == 3:
-        t = t.reshape(t.shape[0], -1)
-    if t.ndim != 2:
-        raise ValueError(f"acts must be [n_sentences, n_units], got shape {tuple(t.shape)}")
-    levels, codes = encode_labels(language_ids)
-    if codes.shape[0] != t.shape[0]:
-        raise ValueError(f"need one language id per sentence ({t.shape[0]}), got {codes.shape[0]}")
-    if languages is not None:
-        order = list(languages)
-        missing = [x for x in order if x not in levels]
-        if missing:
-            raise UnknownLanguageError(f"languages not in language_ids: {missing}")
-        remap = torch.tensor([order.index(lv) if lv in order else -1 for lv in levels])
-        codes = remap[codes]
-        keep = codes >= 0
-        t, codes = t[keep], codes[keep]
-        levels = order
+    t = _acts_matrix(acts)
+    levels, codes, keep = _language_rows(language_ids, t.shape[0], languages)
+    if keep is not None:
+        t = t[keep]
     n_lang, n_units = len(levels), t.shape[1]
     counts = torch.bincount(codes, minlength=n_lang).to(torch.float64)
     if bool((counts < 2).any()):
         few = [levels[i] for i in torch.nonzero(counts < 2).reshape(-1).tolist()]
         raise ValueError(f"every language needs at least 2 sentences; too few for {few}")
     chunks = [(a, min(n_units, a + _COL_CHUNK)) for a in range(0, n_units, _COL_CHUNK)]
-    # norm of every sentence's full vector (float64 accumulation); NaN/inf propagate into it,
-    # so it doubles as the finiteness check
-    if t.device.type == "cpu":  # numpy's casting reductions are much faster here than torch's
-        arr = (t.to(torch.float32) if t.dtype == torch.bfloat16 else t).numpy()
-        norm = torch.from_numpy(np.sqrt(np.einsum("ij,ij->i", arr, arr, dtype=np.float64)))
-
-        def chunk_f64(a: int, b: int) -> torch.Tensor:
-            return torch.from_numpy(arr[:, a:b].astype(np.float64))  # always a copy
-
-    else:
-        norm = torch.linalg.vector_norm(t, dim=1, dtype=torch.float64)
-
-        def chunk_f64(a: int, b: int) -> torch.Tensor:
-            return t[:, a:b].to(torch.float64, copy=True)
-
+    norm, chunk_f64 = _norms_and_reader(t)  # the norm doubles as the finiteness check
     if not bool(torch.isfinite(norm).all()):
         check_finite(t, name="acts")
     if bool((norm == 0).any()):
@@ -273,7 +363,13 @@ def contribution_scores(
 
 
 def max_attainable_z(n_languages: int) -> float:
-    """Largest population z-score possible among ``n_languages`` values: ``sqrt(L - 1)``."""
+    """Largest population z-score possible among ``n_languages`` values: ``sqrt(L - 1)``.
+
+    With 5 languages no unit can pass LF's ``z > 2``:
+
+    >>> max_attainable_z(5)
+    2.0
+    """
     if n_languages < 1:
         raise ValueError("n_languages must be >= 1")
     return math.sqrt(n_languages - 1)
@@ -286,6 +382,15 @@ def zscores(scores: Any) -> torch.Tensor:
     column whose entries are all exactly equal gets z = 0. Values are clamped to
     ``±sqrt(L - 1)``, the exact bound (rounding can otherwise overshoot it by an ulp, which would
     let "z > 2" fire with 5 languages, where it is impossible).
+
+    Examples
+    --------
+    Unit 0 is active for the first of 5 languages only: mean 0.2, population sd 0.4, so
+    z = (1 - 0.2) / 0.4 = 2 for it and (0 - 0.2) / 0.4 = -0.5 for the others. Unit 1 is
+    constant: z = 0.
+
+    >>> zscores([[1.0, 3.0], [0.0, 3.0], [0.0, 3.0], [0.0, 3.0], [0.0, 3.0]]).T.tolist()
+    [[2.0, -0.5, -0.5, -0.5, -0.5], [0.0, 0.0, 0.0, 0.0, 0.0]]
     """
     t = as_float64(scores, name="scores")
     if t.ndim != 2:
@@ -300,12 +405,23 @@ def zscores(scores: Any) -> torch.Tensor:
 
 
 def key_regions(z: Any, threshold: float = 2.0) -> torch.Tensor:
-    """Key units of every language: ``z > threshold`` (strictly), BoolTensor of z's shape."""
+    """Key units of every language: ``z > threshold`` (strictly), BoolTensor of z's shape.
+
+    >>> key_regions([[2.0, 2.5], [-0.5, 0.0]]).tolist()
+    [[False, True], [False, False]]
+    """
     return as_float64(z, name="z") > threshold
 
 
 def key_counts_per_layer(mask: Any, n_layers: int) -> torch.Tensor:
-    """Key units per language and layer: ``[n_languages, n_layers * n_units] -> [L, n_layers]``."""
+    """Key units per language and layer: ``[n_languages, n_layers * n_units] -> [L, n_layers]``.
+
+    Two languages, 3 layers of 2 units:
+
+    >>> key_counts_per_layer([[True, True, False, False, False, True],
+    ...                       [False, False, True, False, False, False]], n_layers=3).tolist()
+    [[2, 0, 1], [0, 1, 0]]
+    """
     m = torch.as_tensor(mask)
     if m.ndim != 2 or m.shape[1] % n_layers:
         raise ValueError(
@@ -316,11 +432,15 @@ def key_counts_per_layer(mask: Any, n_layers: int) -> torch.Tensor:
 
 
 def sklr(mask: Any) -> int:
-    """Size of all key regions together, Σ_l |K_l| (LF §3.2)."""
+    """Size of all key regions together, Σ_l |K_l| (LF §3.2).
+
+    >>> sklr([[True, True, False], [False, True, False]])
+    3
+    """
     return int(torch.as_tensor(mask).to(torch.int64).sum())
 
 
-__all__: Iterable[str] = (
+__all__ = [
     "activation_vectors",
     "similarity_matrix",
     "lrds",
@@ -333,4 +453,4 @@ __all__: Iterable[str] = (
     "max_attainable_z",
     "key_counts_per_layer",
     "sklr",
-)
+]

@@ -30,12 +30,21 @@ def lid_probe(
     random_state=seed)``; the same split for every layer), then per layer a
     ``StandardScaler + LogisticRegression(lbfgs, max_iter)`` is fit on the training part and
     scored on the held-out part. Returns ``Tensor[n_seeds, n_layers]`` float64 accuracies.
+
+    Examples
+    --------
+    One layer whose single feature is the language (0 for "a", 1 for "b"): every held-out
+    sentence is classified correctly, for every seed.
+
+    >>> features = [[[0.0]] * 10 + [[1.0]] * 10]  # [1 layer, 20 sentences, 1 feature]
+    >>> lid_probe(features, ["a"] * 10 + ["b"] * 10, seeds=(0, 1)).tolist()
+    [[1.0], [1.0]]
     """
     x = as_float64(features, name="features").cpu().numpy()
     if x.ndim != 3:
         raise ValueError(f"features must be [n_layers, n_samples, d], got shape {x.shape}")
-    _, y = encode_labels(labels)
-    y = y.numpy()
+    _, codes = encode_labels(labels)
+    y = codes.numpy()
     if y.shape[0] != x.shape[1]:
         raise ValueError(f"need one label per sample ({x.shape[1]}), got {y.shape[0]}")
     if np.unique(y).size < 2:
@@ -51,8 +60,17 @@ def lid_probe(
     return torch.from_numpy(out)
 
 
-def probe_splits(labels: Any, seeds: Sequence[int], *, test_fraction: float = 0.2) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The ``(train, test)`` index arrays ``lid_probe`` uses for each seed (stratified by label)."""
+def probe_splits(
+    labels: Any, seeds: Sequence[int], *, test_fraction: float = 0.2
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The ``(train, test)`` index arrays ``lid_probe`` uses for each seed (stratified by label).
+
+    Ten sentences, five per language, 20 % held out: one sentence of each language.
+
+    >>> labels = ["a"] * 5 + ["b"] * 5
+    >>> [(len(train), sorted(labels[i] for i in test)) for train, test in probe_splits(labels, (0, 1))]
+    [(8, ['a', 'b']), (8, ['a', 'b'])]
+    """
     _, y = encode_labels(labels)
     idx = np.arange(y.shape[0])
     return [
@@ -67,6 +85,16 @@ def effective_test_size(splits: Sequence[tuple[np.ndarray, np.ndarray]], n_sampl
     Sample ``i`` is held out ``m_i`` times. If its predictions agree across seeds (the worst case:
     perfectly correlated) and samples are independent, the seed-averaged accuracy has the variance
     of a proportion over ``(Σ m_i)² / Σ m_i²`` samples: between one seed's test size and the sum.
+
+    Examples
+    --------
+    Sample 0 held out by both seeds, samples 1 and 2 once: ``(2 + 1 + 1)² / (4 + 1 + 1) = 16/6``;
+    disjoint held-out sets count in full, identical ones once:
+
+    >>> effective_test_size([([], [0, 1]), ([], [0, 2])], n_samples=3) == 16 / 6
+    True
+    >>> effective_test_size([([], [0, 1]), ([], [2, 3])], 4), effective_test_size([([], [0, 1])] * 3, 4)
+    (4.0, 2.0)
     """
     counts = np.zeros(int(n_samples))
     for _, test in splits:
@@ -75,7 +103,11 @@ def effective_test_size(splits: Sequence[tuple[np.ndarray, np.ndarray]], n_sampl
 
 
 def majority_rate(labels: Any) -> float:
-    """Accuracy of always guessing the most frequent label (the probe's trivial baseline)."""
+    """Accuracy of always guessing the most frequent label (the probe's trivial baseline).
+
+    >>> majority_rate(["en", "en", "en", "fr"])
+    0.75
+    """
     _, codes = encode_labels(labels)
     if codes.numel() == 0:
         raise ValueError("majority_rate of an empty label list")

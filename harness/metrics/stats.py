@@ -1,7 +1,7 @@
 """Decision rules: every claim ends in one of these tests and records a :class:`Decision`.
 
-All tests are one-sided by default (a claim states a direction) at ``alpha = 0.01``. Each
-function returns a frozen :class:`Decision` whose ``to_dict()`` is JSON-safe (plain Python
+All tests are one-sided by default (a claim states a direction) at level :data:`ALPHA` (0.01).
+Each function returns a frozen :class:`Decision` whose ``to_dict()`` is JSON-safe (plain Python
 numbers, ``None`` instead of NaN/inf).
 """
 
@@ -17,6 +17,10 @@ import torch
 from scipy import stats as sps
 
 from harness.errors import NonFiniteActivationError
+
+#: The papers' one-sided significance level, used by every claim decision (and the default
+#: ``alpha`` of every test here). Import it from :mod:`harness.metrics`; never restate 0.01.
+ALPHA = 0.01
 
 _ALTERNATIVES = ("greater", "less", "two-sided")
 #: largest n for which the sign-flip test enumerates all 2**n sign patterns
@@ -57,6 +61,10 @@ class Decision:
     otherwise) p-value, ``ci`` a confidence interval, ``n`` the number of independent units
     tested, ``supported`` whether the decision rule accepts the claim at level ``alpha``, and
     ``detail`` anything else worth reporting (test name, exactness, raw statistics).
+
+    >>> d = Decision("mean", float("nan"), 0.0, None, 0.004, (0.1, float("inf")), 12, "greater", ALPHA, True)
+    >>> d.to_dict()["value"], d.to_dict()["ci"]  # JSON-safe: non-finite numbers become None
+    (None, [0.1, None])
     """
 
     statistic: str
@@ -151,7 +159,7 @@ def paired_permutation_test(
     alternative: str = "greater",
     n_resamples: int = 10000,
     seed: int = 0,
-    alpha: float = 0.01,
+    alpha: float = ALPHA,
     statistic: str = "mean",
 ) -> Decision:
     """Sign-flip permutation test of the mean paired difference ``x - y``.
@@ -161,6 +169,17 @@ def paired_permutation_test(
     least the observed one); otherwise ``n_resamples`` random patterns (seeded) give
     ``p = (1 + hits) / (1 + n_resamples)``. ``value``/``control`` are the means of x and y;
     ``effect_size`` is Cohen's d_z (mean difference / sd of differences).
+
+    Examples
+    --------
+    Three positive differences: of the 2³ = 8 sign patterns only the all-plus one reaches the
+    observed mean, so p = 1/8. Seven give p = 1/128 < 0.01, and the claim is supported.
+
+    >>> paired_permutation_test([2.0, 2.0, 2.0], [1.0, 1.0, 1.0]).p_value
+    0.125
+    >>> d = paired_permutation_test([1.0] * 7, [0.0] * 7)
+    >>> d.p_value == 1 / 128, d.supported, d.detail["exact"]
+    (True, True, True)
     """
     _check_alternative(alternative)
     xa, ya = _paired(x, y)
@@ -199,7 +218,7 @@ def wilcoxon_greater(
     x: Any,
     y: Any,
     *,
-    alpha: float = 0.01,
+    alpha: float = ALPHA,
     alternative: str = "greater",
     zero_method: str = "wilcox",
     statistic: str = "median",
@@ -208,6 +227,15 @@ def wilcoxon_greater(
 
     ``value``/``control`` are the medians of x and y; ``effect_size`` the matched-pairs
     rank-biserial correlation ``(W+ - W-) / (W+ + W-)``. All-zero differences give p = 1.
+
+    Examples
+    --------
+    Differences 1, 2, 3 are all positive: W+ = 6 is the largest of the 8 equally likely signed
+    rank sums, so p = 1/8, and the rank-biserial correlation is (6 - 0) / 6 = 1.
+
+    >>> d = wilcoxon_greater([1.0, 2.0, 3.0], [0.0, 0.0, 0.0])
+    >>> d.p_value, d.effect_size
+    (0.125, 1.0)
     """
     _check_alternative(alternative)
     xa, ya = _paired(x, y)
@@ -284,6 +312,17 @@ def bootstrap_ci(
     ``stat`` is called as ``stat(samples, axis=1)`` on a ``[resamples, n]`` block when it
     accepts ``axis`` (numpy reductions do), else once per resample. Seeded
     (``numpy.random.default_rng(seed)``); returns ``(lo, hi)`` floats.
+
+    Examples
+    --------
+    Every resample of a constant sample has the same mean; otherwise the interval holds the
+    observed mean, and the same seed gives the same interval:
+
+    >>> bootstrap_ci([1.0] * 10)
+    (1.0, 1.0)
+    >>> lo, hi = bootstrap_ci([0.0, 1.0, 2.0, 3.0, 4.0], n_resamples=2000)
+    >>> lo < 2.0 < hi, (lo, hi) == bootstrap_ci([0.0, 1.0, 2.0, 3.0, 4.0], n_resamples=2000)
+    (True, True)
     """
     v = _vec(values, "values")
     if v.size == 0:
@@ -300,7 +339,7 @@ def bootstrap_greater(
     y: Any,
     *,
     stat: Callable = np.mean,
-    alpha: float = 0.01,
+    alpha: float = ALPHA,
     n_resamples: int = 10000,
     seed: int = 0,
     statistic: str = "mean",
@@ -313,6 +352,14 @@ def bootstrap_greater(
     one-sided ``1 - alpha`` lower confidence bound; the claim is supported when it is > 0.
     ``p_value`` is None (the decision is the interval); ``detail["boot_share_le_0"]`` gives the
     share of bootstrap differences <= 0.
+
+    Examples
+    --------
+    A constant sample 1.0 against the control 0.5: every bootstrap difference is 0.5.
+
+    >>> d = bootstrap_greater([1.0] * 10, 0.5)
+    >>> d.ci, d.supported, d.p_value is None
+    ((0.5, 0.5), True, True)
     """
     xa = _vec(x, "x")
     if xa.size == 0:
@@ -368,7 +415,7 @@ def two_proportion_test(
     n2: int,
     *,
     alternative: str = "greater",
-    alpha: float = 0.01,
+    alpha: float = ALPHA,
     statistic: str = "proportion",
     min_expected: float = 5.0,
 ) -> Decision:
@@ -377,6 +424,22 @@ def two_proportion_test(
     Pooled one-sided z test when every expected cell count (under the pooled rate) is at least
     ``min_expected``; otherwise Fisher's exact test (``scipy.stats.fisher_exact``) on the 2x2
     table. ``effect_size`` is the difference of proportions; Cohen's h is in ``detail``.
+
+    Examples
+    --------
+    60/100 against 40/100: pooled rate 1/2, standard error sqrt(1/4 · 2/100) = 1/(5 sqrt 2), so
+    z = 0.2 · 5 sqrt(2) = 2 sqrt(2) and p = P(Z > 2 sqrt 2) = erfc(2) / 2 ≈ 0.00234:
+
+    >>> d = two_proportion_test(60, 100, 40, 100)
+    >>> d.detail["test"], round(d.detail["z"] ** 2, 9), round(d.p_value, 5), d.supported
+    ('two-proportion z', 8.0, 0.00234, True)
+
+    3/4 against 0/4 is too small for z: Fisher's exact test gives P(X >= 3) for
+    X ~ Hypergeometric(8, 3, 4), i.e. C(3, 3) C(5, 1) / C(8, 4) = 5/70.
+
+    >>> d = two_proportion_test(3, 4, 0, 4)
+    >>> d.detail["test"], d.p_value == 5 / 70
+    ('Fisher exact', True)
     """
     _check_alternative(alternative)
     for name, k, n in (("1", k1, n1), ("2", k2, n2)):
@@ -385,6 +448,7 @@ def two_proportion_test(
     p1, p2 = k1 / n1, k2 / n2
     pooled = (k1 + k2) / (n1 + n2)
     expected = min(n1 * pooled, n1 * (1 - pooled), n2 * pooled, n2 * (1 - pooled))
+    extra: dict[str, float | None]
     if expected >= min_expected:
         se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
         z = (p1 - p2) / se
@@ -416,11 +480,19 @@ def two_proportion_test(
 
 
 def binomial_greater(
-    k: int, n: int, p0: float, *, alpha: float = 0.01, statistic: str = "proportion"
+    k: int, n: int, p0: float, *, alpha: float = ALPHA, statistic: str = "proportion"
 ) -> Decision:
     """Exact binomial test that the success rate ``k/n`` exceeds ``p0`` (``scipy.stats.binomtest``).
 
     ``ci`` is the one-sided Clopper–Pearson interval ``(lower, 1)`` at confidence ``1 - alpha``.
+
+    Examples
+    --------
+    10 successes of 10 against p0 = 1/2: p = 2⁻¹⁰; the lower bound solves p¹⁰ = 0.01.
+
+    >>> d = binomial_greater(10, 10, 0.5)
+    >>> d.p_value == 2**-10, round(d.ci[0], 9) == round(0.01 ** (1 / 10), 9), d.ci[1]
+    (True, True, 1.0)
     """
     if n <= 0 or not 0 <= k <= n:
         raise ValueError(f"need 0 <= k <= n and n > 0, got {k}/{n}")
@@ -456,7 +528,7 @@ def trend_test(
     values: Any,
     *,
     alternative: str = "increasing",
-    alpha: float = 0.01,
+    alpha: float = ALPHA,
     statistic: str = "Spearman rho",
 ) -> Decision:
     """Monotone trend of ``values`` over ``steps``: Spearman's rho and a one-sided p-value.
@@ -466,6 +538,17 @@ def trend_test(
     their mid-ranks). Longer series use ``scipy.stats.spearmanr``'s t approximation. Note that
     with n points the smallest exact p is 1/n! (n = 5: 0.0083), so short series cannot pass a
     small ``alpha``. A constant series gives rho = NaN (reported as None) and p = 1.
+
+    Examples
+    --------
+    Only the identity of the 5! orderings is perfectly increasing: p = 1/120 < 0.01. With four
+    points the smallest p is 1/24, which cannot pass.
+
+    >>> d = trend_test([1, 2, 3, 4, 5], [0.1, 0.2, 0.3, 0.4, 0.5])
+    >>> d.value, d.p_value == 1 / 120, d.supported
+    (1.0, True, True)
+    >>> trend_test([1, 2, 3, 4], [0.1, 0.2, 0.3, 0.4]).supported
+    False
     """
     if alternative not in ("increasing", "decreasing"):
         raise ValueError(f"alternative must be 'increasing' or 'decreasing', got {alternative!r}")
@@ -514,7 +597,7 @@ def one_sample_greater(
     values: Any,
     null: float,
     *,
-    alpha: float = 0.01,
+    alpha: float = ALPHA,
     method: str = "t",
     n_resamples: int = 10000,
     seed: int = 0,
@@ -526,6 +609,16 @@ def one_sample_greater(
     whose lower end is the one-sided bound), ``"sign-flip"`` (permutation test of
     ``values - null``, exact for n <= 16) or ``"wilcoxon"`` (signed-rank test). ``effect_size``
     is ``(mean - null) / sd``.
+
+    Examples
+    --------
+    Three values above the null, sign-flip: only the all-plus of 8 patterns reaches the mean.
+
+    >>> one_sample_greater([2.0, 3.0, 4.0], 1.0, method="sign-flip").p_value
+    0.125
+    >>> d = one_sample_greater([0.5, 0.6, 0.7, 0.8, 0.9], 0.0)  # t test
+    >>> d.value, d.supported, d.ci[0] > 0
+    (0.7, True, True)
     """
     v = _vec(values, "values")
     if v.size == 0:
@@ -577,7 +670,11 @@ def one_sample_greater(
 
 # ------------------------------------------------------------------------------ conjunctions
 def describe(d: Decision) -> str:
-    """One line with a decision's numbers (statistic, value, control, p and interval)."""
+    """One line with a decision's numbers (statistic, value, control, p and interval).
+
+    >>> describe(binomial_greater(10, 10, 0.5, statistic="share"))
+    'share = 1 vs 0.5 p = 0.000977 98% CI [0.631, 1]'
+    """
     bits = [f"{d.statistic} = {fmt_number(d.value)}"]
     if d.control is not None:
         bits.append(f"vs {fmt_number(d.control)}")
@@ -591,7 +688,11 @@ def describe(d: Decision) -> str:
 
 
 def fmt_number(v: float | None) -> str:
-    """A statistic for a message: 4 significant digits, "nan" for None or non-finite."""
+    """A statistic for a message: 4 significant digits, "nan" for None or non-finite.
+
+    >>> fmt_number(2 / 3), fmt_number(None), fmt_number(float("inf"))
+    ('0.6667', 'nan', 'nan')
+    """
     return "nan" if v is None or not math.isfinite(v) else f"{v:.4g}"
 
 
@@ -604,12 +705,25 @@ def all_of(primary: Decision, parts: dict[str, Decision], *, rule: str) -> Decis
     none; then it is None). ``primary`` gives the reported statistic, value, control and interval;
     every part is kept in ``detail["parts"]`` and the failing ones, with their numbers, in
     ``detail["reason"]``.
+
+    Examples
+    --------
+    Seven positive differences pass (p = 1/128); three do not (p = 1/8), so the conjunction
+    fails, with the larger p-value:
+
+    >>> a = paired_permutation_test([1.0] * 7, [0.0] * 7)
+    >>> b = paired_permutation_test([1.0] * 3, [0.0] * 3)
+    >>> both = all_of(a, {"a": a, "b": b}, rule="a and b")
+    >>> both.supported, both.p_value, both.detail["failed"]
+    (False, 0.125, ['b'])
+    >>> all_of(a, {"a": a}, rule="a").supported
+    True
     """
     if not parts:
         raise ValueError("all_of needs at least one part")
     failed = {name: d for name, d in parts.items() if not d.supported}
-    ps = [d.p_value for d in parts.values()]
-    p = max(ps) if all(v is not None for v in ps) else None
+    ps = [d.p_value for d in parts.values() if d.p_value is not None]
+    p = max(ps) if len(ps) == len(parts) else None
     if failed:
         reason = "fails: " + "; ".join(f"{name} ({describe(d)})" for name, d in failed.items())
     else:
@@ -625,5 +739,10 @@ def all_of(primary: Decision, parts: dict[str, Decision], *, rule: str) -> Decis
         alternative=primary.alternative,
         alpha=primary.alpha,
         supported=not failed,
-        detail={"rule": rule, "failed": list(failed), "parts": {k: d.to_dict() for k, d in parts.items()}, "reason": reason},
+        detail={
+            "rule": rule,
+            "failed": list(failed),
+            "parts": {k: d.to_dict() for k, d in parts.items()},
+            "reason": reason,
+        },
     )

@@ -1,4 +1,8 @@
-"""Average precision: agreement with sklearn, invariances, bounds, known answers, bad input."""
+"""Average precision: known answers, rank invariance, dtypes and shapes, bad input.
+
+Agreement with sklearn (both backends, chunked), sample-order and scale invariance, bounds,
+purity and NaN/inf rejection are checked for every metric in ``test_common.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
+from metric_strategies import ap_problems
 from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score
 
@@ -17,80 +21,18 @@ from harness.metrics import average_precision
 BACKENDS = ("numpy", "torch")
 
 
-@st.composite
-def ap_problems(draw, max_n: int = 40, max_units: int = 6):
-    """(scores [n, u] float64, labels [n] bool with >= 1 positive and >= 1 negative)."""
-    n = draw(st.integers(2, max_n))
-    u = draw(st.integers(1, max_units))
-    kind = draw(st.sampled_from(["float", "ties", "fp16", "equal"]))
-    if kind == "float":
-        elements = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
-    elif kind == "ties":
-        elements = st.integers(-3, 3).map(float)
-    else:
-        elements = st.floats(-10, 10, allow_nan=False, width=16)
-    scores = draw(arrays(np.float64, (n, u), elements=elements))
-    if kind == "fp16":
-        scores = scores.astype(np.float16).astype(np.float64)
-    if kind == "equal":  # some all-equal columns
-        scores[:, :: 2] = scores[0, 0]
-    n_pos = draw(st.integers(1, n - 1))
-    positives = draw(st.permutations(range(n)))[:n_pos]
-    labels = np.zeros(n, dtype=bool)
-    labels[list(positives)] = True
-    return scores, labels
-
-
 def sklearn_ap(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.array([average_precision_score(labels, scores[:, j]) for j in range(scores.shape[1])])
 
 
-@given(ap_problems())
-def test_matches_sklearn_including_ties(problem):
-    scores, labels = problem
-    expected = sklearn_ap(scores, labels)
-    for backend in BACKENDS:
-        got = average_precision(scores, labels, backend=backend).numpy()
-        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
-
-
-@given(ap_problems(), st.data())
-def test_invariant_to_sample_order(problem, data):
-    scores, labels = problem
-    perm = np.array(data.draw(st.permutations(range(len(labels)))))
-    a = average_precision(scores, labels).numpy()
-    b = average_precision(scores[perm], labels[perm]).numpy()
-    np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
-
-
-@given(ap_problems(), st.integers(-20, 20))
-def test_invariant_to_exact_power_of_two_rescaling(problem, k):
-    scores, labels = problem
-    a = average_precision(scores, labels).numpy()
-    b = average_precision(scores * 2.0**k, labels).numpy()
-    np.testing.assert_array_equal(a, b)  # only the order and the ties matter
-
-
 @given(ap_problems(), st.sampled_from(["average", "dense", "min", "max"]))
 def test_invariant_to_tie_preserving_rank_transform(problem, method):
-    scores, labels = problem
+    # only the order of the scores and their ties matter (specific to AP among the metrics)
+    scores, labels = problem["scores"], problem["labels"]
     ranks = rankdata(scores, method=method, axis=0).astype(np.float64)
     a = average_precision(scores, labels).numpy()
     b = average_precision(ranks, labels).numpy()
     np.testing.assert_array_equal(a, b)
-
-
-@given(ap_problems())
-def test_bounds(problem):
-    scores, labels = problem
-    ap = average_precision(scores, labels).numpy()
-    assert np.all(ap >= 0) and np.all(ap <= 1)
-    # worst case: the j-th best positive has at least j positives and at most all n - P
-    # negatives at or above it, so its precision is >= j / (j + n - P) (a/(a+c) increases in a)
-    n, n_pos = len(labels), int(labels.sum())
-    j = np.arange(1, n_pos + 1)
-    worst = float(np.mean(j / (j + n - n_pos)))
-    assert np.all(ap >= worst - 1e-12)
 
 
 @given(st.integers(2, 60), st.data())
@@ -103,15 +45,6 @@ def test_constant_column_equals_positive_rate(n, data):
     for backend in BACKENDS:
         ap = average_precision(scores, labels, backend=backend).numpy()
         np.testing.assert_allclose(ap, n_pos / n, rtol=1e-15)
-
-
-@given(ap_problems(max_units=20), st.integers(1, 7))
-def test_chunking_and_backends_agree(problem, chunk):
-    scores, labels = problem
-    ref = average_precision(scores, labels, chunk_units=10_000, backend="numpy").numpy()
-    for backend in BACKENDS:
-        got = average_precision(scores, labels, chunk_units=chunk, backend=backend).numpy()
-        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-15)
 
 
 def test_known_answers():
@@ -156,12 +89,24 @@ def test_no_positive_or_no_negative_raises(labels):
         average_precision(np.random.default_rng(0).random((5, 2)), labels)
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
-def test_non_finite_scores_raise(bad):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_non_finite_scores_are_counted_in_the_message(backend):
     scores = np.random.default_rng(0).random((5, 3))
-    scores[2, 1] = bad
-    with pytest.raises(NonFiniteActivationError):
-        average_precision(scores, np.array([1, 0, 1, 0, 0], bool))
+    scores[2, 1], scores[4, 2] = float("nan"), -float("inf")
+    with pytest.raises(NonFiniteActivationError, match="2 NaN or infinite"):
+        average_precision(scores, np.array([1, 0, 1, 0, 0], bool), backend=backend)
+
+
+def test_argument_errors():
+    scores, labels = np.random.default_rng(0).random((4, 2)), np.array([1, 0, 1, 0], bool)
+    with pytest.raises(ValueError, match="backend must be"):
+        average_precision(scores, labels, backend="jax")
+    with pytest.raises(ValueError, match="chunk_units must be >= 1"):
+        average_precision(scores, labels, chunk_units=0)
+    with pytest.raises(ValueError, match=r"\[n_samples, n_units\]"):
+        average_precision(scores[:, :, None], labels)
+    with pytest.raises(TypeError, match="numeric"):
+        average_precision(np.array([[object()]] * 4), labels)
 
 
 def test_label_shape_and_values_checked():

@@ -1,4 +1,8 @@
-"""Pearson correlation of many pairs and Fisher-z averaging."""
+"""Pearson correlation of many pairs and Fisher-z averaging: broadcasting, known values, NaN.
+
+Agreement with scipy, order and scale invariance, bounds, purity and NaN/inf rejection are
+checked for every metric in ``test_common.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.stats import pearsonr
@@ -21,16 +25,6 @@ finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
 def spread_ok(v: np.ndarray) -> bool:
     """Far enough from constant that both implementations are well conditioned."""
     return np.ptp(v) > 1e-3 * max(1.0, float(np.abs(v).max()))
-
-
-@given(st.integers(3, 50).flatmap(lambda n: st.tuples(
-    arrays(np.float64, n, elements=finite), arrays(np.float64, n, elements=finite))))
-def test_pearson_matches_scipy(pair):
-    x, y = pair
-    assume(spread_ok(x) and spread_ok(y))
-    r = pearson(x, y)
-    assert r.dtype == torch.float64 and r.shape == ()
-    assert r.item() == pytest.approx(pearsonr(x, y).statistic, abs=1e-10)
 
 
 @given(arrays(np.float64, (3, 1, 12), elements=finite), arrays(np.float64, (1, 4, 12), elements=finite))
@@ -64,22 +58,6 @@ def test_constant_vector_gives_nan():
     assert math.isnan(pearson([1.0, 2.0, 3.0], [5.0, 5.0, 5.0]).item())
 
 
-def test_pearson_rejects_non_finite():
-    with pytest.raises(NonFiniteActivationError):
-        pearson([1.0, float("nan"), 2.0], [1.0, 2.0, 3.0])
-
-
-@given(arrays(np.float64, (4, 9), elements=finite))
-def test_pearson_matrix_equals_pairwise(a):
-    m = pearson_matrix(a)
-    ref = pearson(a[:, None, :], a[None, :, :])
-    mask = ~torch.isnan(ref)
-    assert torch.equal(torch.isnan(m), torch.isnan(ref))
-    rows_ok = torch.tensor([spread_ok(row) or np.all(row == row[0]) for row in a])
-    ok = mask & rows_ok[:, None] & rows_ok[None, :]
-    assert torch.allclose(m[ok], ref[ok], atol=1e-10, rtol=0)
-
-
 def test_fisher_z_mean_known_values():
     # arctanh(0.5) and arctanh(-0.5) cancel -> tanh(0) = 0; the NaN is ignored
     assert fisher_z_mean(torch.tensor([0.5, float("nan"), -0.5])).item() == pytest.approx(0.0, abs=1e-15)
@@ -104,9 +82,17 @@ def test_fisher_z_mean_along_dim():
         fisher_z_mean([1.5])
 
 
-def test_inputs_are_not_modified():
-    x = torch.tensor([[1.0, 2.0, 4.0], [3.0, 1.0, 2.0]], dtype=torch.float64)
-    before = x.clone()
-    pearson(x, x.flip(0))
-    pearson_matrix(x)
-    assert torch.equal(x, before)
+def test_fisher_z_mean_skips_nan_but_rejects_infinity():
+    # NaN marks a constant vector's correlation and is skipped; infinity is never a correlation
+    assert fisher_z_mean([0.4, float("nan")]).item() == pytest.approx(0.4, abs=1e-15)
+    with pytest.raises(NonFiniteActivationError, match="infinity"):
+        fisher_z_mean([0.4, float("inf")])
+
+
+def test_pearson_matrix_diagonal_and_constant_rows():
+    # a constant row has no correlation with anything, itself included; other diagonals are 1
+    m = pearson_matrix([[1.0, 2.0, 3.0], [4.0, 4.0, 4.0], [3.0, 1.0, 2.0]])
+    assert torch.isnan(m[1]).all() and torch.isnan(m[:, 1]).all()
+    assert m[0, 0].item() == 1.0 and m[2, 2].item() == 1.0
+    # (-1, 0, 1) . (1, -1, 0) = -1 over sqrt(2) sqrt(2): -1/2, symmetric
+    assert m[0, 2].item() == pytest.approx(-0.5, abs=1e-15) and m[2, 0].item() == m[0, 2].item()

@@ -1,13 +1,15 @@
-"""Language-ID probe on synthetic hidden states."""
+"""Language-ID probe on synthetic hidden states; splits, effective test size, majority baseline.
+
+Agreement with a hand-built sklearn pipeline, bounds, purity (deterministic) and NaN/inf
+rejection are checked in ``test_common.py``.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 
 from harness.metrics import effective_test_size, lid_probe, majority_rate, probe_splits
 
@@ -32,25 +34,14 @@ def test_probe_separates_informative_layer_only():
     assert acc[:, 1].mean().item() < 0.6
 
 
-def test_probe_one_cell_equals_manual_pipeline():
-    feats, langs = synthetic(seed=1)
-    acc = lid_probe(feats, langs, seeds=(5,), test_fraction=0.2, max_iter=500)
-    idx = np.arange(len(langs))
-    train, test = train_test_split(idx, test_size=0.2, stratify=langs, random_state=5)
-    for layer in range(2):
-        scaler = StandardScaler().fit(feats[layer, train])
-        clf = LogisticRegression(max_iter=500).fit(scaler.transform(feats[layer, train]), langs[train])
-        expected = np.mean(clf.predict(scaler.transform(feats[layer, test])) == langs[test])
-        assert acc[0, layer].item() == pytest.approx(expected)
-
-
-def test_probe_is_deterministic_and_bad_input_raises():
+def test_probe_bad_input_raises():
     feats, langs = synthetic(seed=2)
-    assert torch.equal(lid_probe(feats, langs, seeds=(0, 1)), lid_probe(feats, langs, seeds=(0, 1)))
     with pytest.raises(ValueError):
         lid_probe(feats[0], langs)
     with pytest.raises(ValueError, match="two languages"):
         lid_probe(feats, ["en"] * len(langs))
+    with pytest.raises(ValueError, match="one label per sample"):
+        lid_probe(feats, langs[:-1])
 
 
 def test_majority_rate():

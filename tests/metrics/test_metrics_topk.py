@@ -1,18 +1,17 @@
-"""Top-k experts, overlap, hypergeometric chance level, per-layer counts."""
+"""Top-k experts, overlap, hypergeometric chance level, per-layer counts: known answers, bad input.
+
+Brute-force references (ranking with low-index tie break, set overlap, hypergeometric tail as a
+sum of binomial coefficients, per-layer counts), order and scale invariance, bounds, purity and
+NaN/inf rejection are checked in ``test_common.py``.
+"""
 
 from __future__ import annotations
-
-from collections import Counter
-from math import comb
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
 from scipy.stats import hypergeom
 
-from harness.errors import NonFiniteActivationError
 from harness.metrics import (
     chance_overlap,
     overlap_fraction,
@@ -22,26 +21,22 @@ from harness.metrics import (
 )
 
 
-@given(st.lists(st.integers(-3, 3).map(float), min_size=1, max_size=60), st.data())
-def test_topk_is_brute_force_order_with_low_index_tie_break(values, data):
-    k = data.draw(st.integers(1, len(values)))
-    expected = sorted(range(len(values)), key=lambda i: (-values[i], i))[:k]
-    got = topk_units(torch.tensor(values), k)
-    assert got.dtype == torch.int64
-    assert got.tolist() == expected
-
-
 def test_topk_flattens_layers_row_major():
     scores = torch.tensor([[0.1, 0.9, 0.2], [0.8, 0.9, 0.0]])  # 2 layers x 3 units
     # 0.9 at flat 1 and flat 4 (tie -> 1 first), then 0.8 at flat 3
     assert topk_units(scores, 3).tolist() == [1, 4, 3]
 
 
-def test_topk_bad_input():
-    with pytest.raises(ValueError):
+def test_topk_bad_k():
+    with pytest.raises(ValueError, match=r"k must be in \[1, 5\]"):
         topk_units(torch.zeros(5), 6)
-    with pytest.raises(NonFiniteActivationError):
-        topk_units(torch.tensor([0.1, float("nan")]), 1)
+    with pytest.raises(ValueError):
+        topk_units(torch.zeros(5), 0)
+
+
+def test_topk_int_scores_and_dtype():
+    got = topk_units(np.array([3, 7, 7, 1]), 2)
+    assert got.dtype == torch.int64 and got.tolist() == [1, 2]
 
 
 def test_overlap_fraction_known():
@@ -50,18 +45,6 @@ def test_overlap_fraction_known():
     assert overlap_fraction([1, 2], [3, 4], 2) == 0.0
     with pytest.raises(ValueError):
         overlap_fraction([1, 2, 3], [1], 2)
-
-
-@given(st.integers(1, 60).flatmap(lambda n: st.tuples(st.just(n), st.integers(1, n))), st.data())
-def test_overlap_pvalue_is_hypergeometric_upper_tail(nk, data):
-    n_units, k = nk
-    shared = data.draw(st.integers(0, k))
-    # P(X >= s) with X = |A ∩ B|: fix A, B uniform: C(k, x) C(n - k, k - x) / C(n, k)
-    brute = sum(comb(k, x) * comb(n_units - k, k - x) for x in range(shared, k + 1)) / comb(n_units, k)
-    assert overlap_pvalue(shared, k, n_units) == pytest.approx(brute, rel=1e-9, abs=1e-300)
-    assert overlap_pvalue(shared, k, n_units) == pytest.approx(
-        hypergeom.sf(shared - 1, n_units, k, k), rel=1e-12
-    )
 
 
 def test_overlap_pvalue_known_small_case():
@@ -79,14 +62,6 @@ def test_chance_overlap_is_expected_fraction():
     sims = [len(set(rng.choice(40, 7, replace=False)) & set(rng.choice(40, 7, replace=False))) / 7
             for _ in range(4000)]
     assert np.mean(sims) == pytest.approx(7 / 40, abs=0.01)
-
-
-@given(st.integers(1, 6), st.integers(1, 10), st.data())
-def test_units_per_layer_counts(n_layers, per_layer, data):
-    idx = data.draw(st.lists(st.integers(0, n_layers * per_layer - 1), max_size=30))
-    counts = Counter(i // per_layer for i in idx)
-    got = units_per_layer(torch.tensor(idx, dtype=torch.int64), per_layer, n_layers)
-    assert got.tolist() == [counts.get(l, 0) for l in range(n_layers)]
 
 
 def test_units_per_layer_rejects_out_of_range():
