@@ -9,7 +9,8 @@ reason. Perplexity is measured on each language's held-out text (``Measurements.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,52 +23,147 @@ from harness.analyses.key_regions import (
     random_control_decision,
 )
 from harness.analyses.similarity import bootstrap_decision
+from harness.claim_registry import ClaimOutcome, Figure, RecordedClaim, claim
 from harness.metrics import describe
+from harness.report import figures_lf
+from harness.report.catalogue import LF_TABLE1, language_name
+from harness.report.text import join_parts, mean_of, pct
 
 #: LF §4.5: languages unlike the others vs their Romance counterparts
 DISTINCT = ("vi", "ar", "zh")
 SIMILAR = ("fr", "es", "pt")
 
+PPL_INCREASE = Figure("lf3_ppl_increase", "perplexity-increase matrix (LF Table 1)",
+                      figures_lf.perplexity_increase_matrix)
 
-def _deactivation(measure):
+
+@dataclass(frozen=True)
+class DeactivationNumbers:
+    """Perplexity increase after zeroing each language's key region, with random controls (``Deactivation``)."""
+
+    ppl_increase: list[list[float]]  # [L, L] relative increase; rows: region zeroed, columns: language evaluated
+    languages: list[str]
+    random_same_size: list[float]  # per language: own-language increase with |K_l| random units zeroed
+    random_10pct: list[float]  # per language: increase with one random 10 % of the units zeroed
+    full_ppl: list[float]  # per language: perplexity of the intact model
+    key_sizes: list[int]  # per language: |K_l|
+    orientation: str
+    controls: dict[str, Any]  # how the controls were drawn, and their seed
+    perplexity_text: dict[str, Any] | None  # the held-out windows the perplexities are measured on
+
+
+@dataclass(frozen=True)
+class KeyRegionSizeNumbers:
+    key_sizes: dict[str, int]  # language → |K_l|
+    languages: list[str]
+    distinct: list[str]  # the languages unlike the others present
+    similar: list[str]  # their Romance counterparts present
+    n_units: int
+
+
+def _own_increase_summary(claim: RecordedClaim) -> str | None:
+    """Each language's own-region increase, and for how many it tops its row."""
+    m, langs = claim.numbers.ppl_increase, claim.numbers.languages or []
+    if not m or not langs:
+        return None
+    diag = [m[i][i] for i in range(len(langs))]
+    wins = sum(1 for i in range(len(langs)) if all(m[i][i] > m[i][j] for j in range(len(langs)) if j != i))
+    return ("own-language increase " + ", ".join(f"{lang} {pct(v, 0)}" for lang, v in zip(langs, diag))
+            + f"; the diagonal tops its row for {wins} of {len(langs)} languages")
+
+
+def _random_control_summary(claim: RecordedClaim) -> str | None:
+    """Mean own-region increase beside the mean increase of each random control."""
+    numbers = claim.numbers
+    m, langs = numbers.ppl_increase, numbers.languages or []
+    if not m or not langs:
+        return None
+    parts = [f"mean own-language increase {pct(mean_of(m[i][i] for i in range(len(langs))), 0)}"]
+    if numbers.random_same_size:
+        parts.append(f"random same size {pct(mean_of(numbers.random_same_size), 0)}")
+    if numbers.random_10pct:
+        parts.append(f"random 10 % {pct(mean_of(numbers.random_10pct), 0)}")
+    return join_parts(parts)
+
+
+def _table1_row(numbers: DeactivationNumbers, i: int, lang: str) -> str:
+    """One language: LF Table 1's numbers (where the paper has the language) beside ours."""
+
+    def at(values: Any) -> Any:
+        return values[i] if isinstance(values, list) and i < len(values) else None
+
+    m = numbers.ppl_increase
+    in_paper = lang in LF_TABLE1["languages"]
+    paper_diag = f"{LF_TABLE1['increase'][lang][lang]} %" if in_paper else "—"
+    paper_rand = f"{LF_TABLE1['random_10pct'][lang]} %" if in_paper else "—"
+    paper_keys = f"{LF_TABLE1['key_neurons'][lang]:,}" if in_paper else "—"
+    ours_diag = pct(m[i][i], 1) if i < len(m) and i < len(m[i]) else "—"
+    keys = at(numbers.key_sizes)
+    return (f"| {lang} ({language_name(lang)}) | {paper_diag} | {ours_diag} | {paper_rand} | "
+            f"{pct(at(numbers.random_10pct))} | {pct(at(numbers.random_same_size))} | {paper_keys} | "
+            f"{'—' if keys is None else f'{int(keys):,}'} |")
+
+
+def _table1_lines(claim: RecordedClaim) -> list[str]:
+    """LF Table 1's numbers beside ours, per language the run shares with the paper."""
+    numbers = claim.numbers
+    if not numbers.ppl_increase or not numbers.languages:
+        return []
+    rows = ["| language | own-language increase: paper | ours | random 10 %: paper | ours | random same size: ours "
+            "| key neurons: paper | ours |", "|---|---|---|---|---|---|---|---|"]
+    rows += [_table1_row(numbers, i, lang) for i, lang in enumerate(numbers.languages)]
+    return [
+        f"Paper: LF Table 1, {LF_TABLE1['model']} "
+        f"(its random 10 % zeroes {LF_TABLE1['random_10pct_neurons']:,} neurons); ours: {claim.model}.",
+        "",
+        *rows,
+    ]
+
+
+def _key_sizes_summary(claim: RecordedClaim) -> str | None:
+    sizes = claim.numbers.key_sizes or {}
+    ordered = sorted(sizes.items(), key=lambda kv: (-(kv[1] or 0), kv[0]))
+    return "key neurons " + ", ".join(f"{lang} {int(v or 0):,}" for lang, v in ordered) if ordered else None
+
+
+def _deactivation(measurements):
     try:
-        return deactivation_at(measure, measure.revision)
+        return deactivation_at(measurements, measurements.plan.revision)
     except KeyRegionsUndefined as error:
         pytest.skip(str(error))
 
 
-@pytest.mark.claim("LF-3a")
-def test_lf3a_zeroing_a_key_region_hurts_its_own_language_most(measure, record):
+@claim("LF-3a", numbers=DeactivationNumbers, summary=_own_increase_summary, figures=(PPL_INCREASE,),
+       table=_table1_lines)
+def test_lf3a_zeroing_a_key_region_hurts_its_own_language_most(measurements) -> ClaimOutcome[DeactivationNumbers]:
     """Zeroing a language's key region raises that language's perplexity far more than other languages'."""
-    rev = measure.revision
-    d = _deactivation(measure)
-    decision = own_region_decision(d)
-    record(decision, title="Zeroing a language's key region raises its own perplexity most", checkpoints=[rev], data=d.report_data())
-    assert decision.supported, decision.detail["reason"]
+    rev = measurements.plan.revision
+    d = _deactivation(measurements)
+    return ClaimOutcome(own_region_decision(d), DeactivationNumbers(**d.report_data()), checkpoints=(rev,))
 
 
-@pytest.mark.claim("LF-3b")
-def test_lf3b_random_neurons_hurt_far_less(measure, record):
+@claim("LF-3b", numbers=DeactivationNumbers, summary=_random_control_summary, figures=(PPL_INCREASE,))
+def test_lf3b_random_neurons_hurt_far_less(measurements) -> ClaimOutcome[DeactivationNumbers]:
     """Zeroing as many random neurons (or a random 10 %) raises perplexity far less than the key region."""
-    rev = measure.revision
-    d = _deactivation(measure)
-    decision = random_control_decision(d)
-    record(decision, title="Zeroing random neurons raises perplexity far less than zeroing the key region", checkpoints=[rev], data=d.report_data())
-    assert decision.supported, decision.detail["reason"]
+    rev = measurements.plan.revision
+    d = _deactivation(measurements)
+    return ClaimOutcome(random_control_decision(d), DeactivationNumbers(**d.report_data()), checkpoints=(rev,))
 
 
-@pytest.mark.claim("LF-7")
-def test_lf7_unlike_languages_have_larger_key_regions(measure, record):
+@claim("LF-7", numbers=KeyRegionSizeNumbers, summary=_key_sizes_summary, figures=(figures_lf.KEY_NEURONS,))
+def test_lf7_unlike_languages_have_larger_key_regions(measurements) -> ClaimOutcome[KeyRegionSizeNumbers]:
     """Languages unlike the others (vi, ar, zh) have larger key regions than fr, es, pt."""
-    rev = measure.revision
-    distinct = [lang for lang in DISTINCT if lang in measure.languages]
-    similar = [lang for lang in SIMILAR if lang in measure.languages]
+    rev = measurements.plan.revision
+    languages = measurements.plan.languages
+    distinct = [lang for lang in DISTINCT if lang in languages]
+    similar = [lang for lang in SIMILAR if lang in languages]
     if not distinct or not similar:
         pytest.skip(
-            f"LF-7 needs one of {', '.join(DISTINCT)} and one of {', '.join(SIMILAR)}; this run has {', '.join(measure.languages)}"
+            f"LF-7 needs one of {', '.join(DISTINCT)} and one of {', '.join(SIMILAR)}; "
+            f"this run has {', '.join(languages)}"
         )
     try:
-        regions, counts = key_regions_at(measure, rev)
+        regions, counts = key_regions_at(measurements, rev)
     except KeyRegionsUndefined as error:
         pytest.skip(str(error))
     sizes = counts.sizes  # [R, L]
@@ -91,12 +187,11 @@ def test_lf7_unlike_languages_have_larger_key_regions(measure, record):
             f"smallest gap {worst[0]} − {worst[1]} = {int(gaps[0].min())}: {describe(decision)}",
         },
     )
-    data = {
-        "key_sizes": regions.sizes,
-        "languages": list(regions.languages),
-        "distinct": distinct,
-        "similar": similar,
-        "n_units": regions.n_units,
-    }
-    record(decision, title="Languages unlike the others have larger key regions than fr, es, pt", checkpoints=[rev], data=data)
-    assert decision.supported, decision.detail["reason"]
+    numbers = KeyRegionSizeNumbers(
+        key_sizes=regions.sizes,
+        languages=list(regions.languages),
+        distinct=distinct,
+        similar=similar,
+        n_units=regions.n_units,
+    )
+    return ClaimOutcome(decision, numbers, checkpoints=(rev,))

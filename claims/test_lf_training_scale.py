@@ -2,10 +2,10 @@
 
 Training claims use the checkpoint series (``--checkpoints`` or the model's profile), refused
 when two checkpoints have identical weights. Each compares the late checkpoint with "early"
-(``measure.early``, chosen after the toy's collapse phase) and with the first checkpoint of the
-series (step 0 on the toy), paired over the same verses (verse bootstrap with the same resamples
-at every checkpoint), and tests a monotone trend over the whole series (Spearman, exact for ≤ 8
-points). A claim holds when every part does (intersection–union test, alpha = 0.01 each).
+(``measurements.plan.early``, chosen after the toy's collapse phase) and with the first
+checkpoint of the series (step 0 on the toy), paired over the same verses (verse bootstrap with
+the same resamples at every checkpoint), and tests a monotone trend over the whole series
+(Spearman, exact for ≤ 8 points). A claim holds when every part does (intersection–union test, alpha = 0.01 each).
 
 LF-6 compares a family of models (``--models a,b,…`` smallest first, or the profile's family,
 e.g. BLOOM 560m … 7b1), each at its final weights, on the same verses and languages.
@@ -23,30 +23,69 @@ answer (LF App. B). Without the data the claim is skipped and says what to pass.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pytest
 
 from harness.analyses.key_regions import key_region_bound, key_regions_at
-from harness.analyses.similarity import (
-    bootstrap_decision,
-    checkpoint_steps,
-    layer_groups,
-    similarity_at,
-)
+from harness.analyses.similarity import bootstrap_decision, checkpoint_steps, similarity_at
 from harness.analyses.story_cloze import absent_reason, load_story_cloze, scores_at
+from harness.claim_registry import ClaimOutcome, Figure, RecordedClaim, claim
 from harness.errors import ModelNotAvailableError
+from harness.layer_groups import lf_quarters
 from harness.metrics import all_of, paired_permutation_test, trend_test
+from harness.report import figures_lf
+from harness.report.figures import rev_label
+from harness.report.text import fmt, join_parts, pct, series_change, span
+
+REGIONS_OVER_TRAINING = Figure("lf4_over_training", "key regions, LRDS and SADS over training (LF Fig. 4)",
+                               figures_lf.regions_over_training)
+SCALE = Figure("lf6_scale", "scores across model sizes (LF Fig. 7)", figures_lf.scores_across_model_sizes)
+STORY_CLOZE = Figure("lf8_xstorycloze", "XStoryCloze accuracy over training (LF Fig. 4)",
+                     figures_lf.story_cloze_over_training)
 
 
-def _series(measure):
+@dataclass(frozen=True)
+class TrainingSeriesNumbers:
+    series: dict[str, list]  # {"revisions", "sklr", "lrds", "sads"}: one value per revision
+    early: str
+    languages: list[str]
+
+
+@dataclass(frozen=True)
+class KeyLayerNumbers:
+    key_by_layer: dict[str, list[list[int]]]  # revision → [language][layer] key-neuron counts
+    languages: list[str]
+    layer_groups: dict[str, list[int]]  # {"first", "middle", "last"}: the layers compared
+    first_quarter_share: dict[str, float]  # revision → share of the key neurons in the first quarter
+
+
+@dataclass(frozen=True)
+class ScaleNumbers:
+    family: dict[str, list]  # {"models" (smallest first), "lrds", "sads"}: one value per model
+    languages: list[str]
+
+
+@dataclass(frozen=True)
+class StoryClozeNumbers:
+    accuracy: dict[str, float]  # revision → accuracy over all stories
+    accuracy_by_language: dict[str, dict[str, float]]  # revision → language → accuracy
+    n_stories: dict[str, int]  # language → stories
+
+
+def _series(measurements):
     """``(series, first, early, late)``, refusing duplicate weights; skip without a series."""
-    series = tuple(measure.series)
-    early, late = measure.early, measure.late
+    plan = measurements.plan
+    series = tuple(plan.series)
+    early, late = plan.early, plan.late
     if len(series) < 2 or early is None or late is None or early == late:
         pytest.skip(
-            f"no checkpoint series for {measure.config.model}: pass --checkpoints a,b,… (earliest first; the second is 'early')"
+            f"no checkpoint series for {measurements.config.model}: pass --checkpoints a,b,… "
+            "(earliest first; the second is 'early')"
         )
-    measure.check_series(series)
+    measurements.check_series(series)
     return series, series[0], early, late
 
 
@@ -71,55 +110,98 @@ def _compare(values, names, *, early, late, first, statistic, n, alternative):
 def _trend(series, values, *, statistic, alternative):
     if len(series) < 3:
         return {}
-    decision = trend_test(checkpoint_steps(series), [float(values[rev][0]) for rev in series], alternative=alternative, statistic=f"Spearman rho of {statistic} over the series")
+    decision = trend_test(checkpoint_steps(series), [float(values[rev][0]) for rev in series], alternative=alternative,
+                          statistic=f"Spearman rho of {statistic} over the series")
     return {f"{statistic} trend {alternative}": decision}
 
 
-@pytest.mark.claim("LF-4")
-def test_lf4_regions_shrink_lrds_falls_sads_rises_with_training(measure, record):
+def _training_series_summary(claim: RecordedClaim) -> str | None:
+    series, early = claim.numbers.series or {}, claim.numbers.early
+    return join_parts([series_change(series, "sklr", "SKLR", early), series_change(series, "lrds", "LRDS", early),
+                       series_change(series, "sads", "SADS", early)])
+
+
+def _key_share_text(rev: str, by_layer: list[list[Any]], recorded_groups: Any) -> str:
+    """Share of the key neurons in the first and last layers, and in the first layer, at ``rev``."""
+    per_layer = [sum(float(v or 0) for v in col) for col in zip(*by_layer)]
+    total = sum(per_layer) or 1.0
+    n = len(per_layer)
+    first, _, last = figures_lf.recorded_layer_groups(n, recorded_groups)
+    ends = sum(per_layer[i] for i in first + last) / total
+    return (f"{rev_label(rev)}: first+last layers {pct(ends)} of key neurons "
+            f"(layers {span(first)} and {span(last)} of 0–{n - 1}), first layer {pct(per_layer[0] / total)}")
+
+
+def _key_layers_summary(claim: RecordedClaim) -> str | None:
+    """The key-neuron shares at the first and the last checkpoint."""
+    by_layer = claim.numbers.key_by_layer
+    revs = claim.ordered(by_layer)
+    if not revs:
+        return None
+    picks = (revs[0], revs[-1]) if len(revs) > 1 else revs
+    return "; ".join(_key_share_text(rev, by_layer[rev], claim.numbers.layer_groups) for rev in picks)
+
+
+def _scale_summary(claim: RecordedClaim) -> str | None:
+    family = claim.numbers.family or {}
+    models, lrds, sads = family.get("models") or [], family.get("lrds") or [], family.get("sads") or []
+    if not models:
+        return None
+    return "; ".join(f"{m}: LRDS {fmt(a, 3)}, SADS {fmt(b, 3)}" for m, a, b in zip(models, lrds, sads))
+
+
+def _story_cloze_summary(claim: RecordedClaim) -> str | None:
+    accuracy = claim.numbers.accuracy or {}
+    return join_parts(f"{rev_label(r)}: {pct(accuracy[r])}" for r in claim.ordered(accuracy))
+
+
+@claim("LF-4", numbers=TrainingSeriesNumbers, summary=_training_series_summary, figures=(REGIONS_OVER_TRAINING,))
+def test_lf4_regions_shrink_lrds_falls_sads_rises_with_training(measurements) -> ClaimOutcome[TrainingSeriesNumbers]:
     """Over training, key regions shrink (SKLR), LRDS falls and SADS rises."""
-    reason = key_region_bound(measure.languages)
+    reason = key_region_bound(measurements.plan.languages)
     if reason:
         pytest.skip(f"SKLR is undefined: {reason}")
-    series, first, early, late = _series(measure)
+    series, first, early, late = _series(measurements)
     sklr, lrds, sads = {}, {}, {}
     for rev in series:
-        sim = similarity_at(measure, rev, per_layer=False)
-        _, counts = key_regions_at(measure, rev)
+        sim = similarity_at(measurements, rev, per_layer=False)
+        _, counts = key_regions_at(measurements, rev)
         sklr[rev], lrds[rev], sads[rev] = counts.sklr.astype(float), sim.lrds, sim.sads
     n = sim.n_meanings
     parts = {}
     for name, values, alternative in (("SKLR", sklr, "less"), ("LRDS", lrds, "less"), ("SADS", sads, "greater")):
-        parts.update(_compare(values, series, early=early, late=late, first=first, statistic=name, n=n, alternative=alternative))
-        parts.update(_trend(series, values, statistic=name, alternative="decreasing" if alternative == "less" else "increasing"))
+        parts.update(_compare(values, series, early=early, late=late, first=first, statistic=name, n=n,
+                              alternative=alternative))
+        parts.update(_trend(series, values, statistic=name,
+                            alternative="decreasing" if alternative == "less" else "increasing"))
     primary = next(iter(parts.values()))
-    decision = all_of(primary, parts, rule="SKLR and LRDS lower, SADS higher late than early and than the first checkpoint, each with a monotone trend over the series")
-    data = {
-        "series": {
+    decision = all_of(primary, parts, rule="SKLR and LRDS lower, SADS higher late than early and than the first "
+                      "checkpoint, each with a monotone trend over the series")
+    numbers = TrainingSeriesNumbers(
+        series={
             "revisions": list(series),
             "sklr": [float(sklr[r][0]) for r in series],
             "lrds": [float(lrds[r][0]) for r in series],
             "sads": [float(sads[r][0]) for r in series],
         },
-        "early": early,
-        "languages": list(measure.languages),
-    }
-    record(decision, title="Over training, key regions shrink, LRDS falls and SADS rises", checkpoints=list(series), data=data)
-    assert decision.supported, decision.detail["reason"]
+        early=early,
+        languages=list(measurements.plan.languages),
+    )
+    return ClaimOutcome(decision, numbers, checkpoints=tuple(series))
 
 
-@pytest.mark.claim("LF-5")
-def test_lf5_key_neurons_sit_in_outer_layers_and_densify_early_layers(measure, record):
+@claim("LF-5", numbers=KeyLayerNumbers, summary=_key_layers_summary, figures=(figures_lf.KEY_NEURONS,))
+def test_lf5_key_neurons_sit_in_outer_layers_and_densify_early_layers(measurements) -> ClaimOutcome[KeyLayerNumbers]:
     """Key neurons sit mostly in the first and last layers and become denser in the first layers with training."""
-    reason = key_region_bound(measure.languages)
+    reason = key_region_bound(measurements.plan.languages)
     if reason:
         pytest.skip(reason)
-    series, first, early, late = _series(measure)
+    series, first, early, late = _series(measurements)
     counts = {}
     for rev in series:
-        counts[rev] = key_regions_at(measure, rev)[1]
+        counts[rev] = key_regions_at(measurements, rev)[1]
     n_layers = counts[late].n_layers
-    head, middle, tail = layer_groups(n_layers)
+    head, middle, tail = lf_quarters(n_layers)
     if not middle:
         pytest.skip(f"LF-5 needs middle layers; the model has {n_layers} layer(s)")
     n = counts[late].n_meanings
@@ -131,82 +213,98 @@ def test_lf5_key_neurons_sit_in_outer_layers_and_densify_early_layers(measure, r
         )
     }
     share = {rev: counts[rev].group_share(head) for rev in series}
-    parts.update(_compare(share, series, early=early, late=late, first=first, statistic=f"first-quarter share (layers {head})", n=n, alternative="greater"))
+    parts.update(_compare(share, series, early=early, late=late, first=first,
+                          statistic=f"first-quarter share (layers {head})", n=n, alternative="greater"))
     parts.update(_trend(series, share, statistic="first-quarter key share", alternative="increasing"))
     decision = all_of(
         parts["late: outer quarters denser than middle"],
         parts,
-        rule="late: more key neurons per layer in the first and last quarter than in the middle; first-quarter share higher late than early and than the first checkpoint, with an increasing trend",
+        rule="late: more key neurons per layer in the first and last quarter than in the middle; first-quarter share "
+        "higher late than early and than the first checkpoint, with an increasing trend",
     )
-    data = {
-        "key_by_layer": {rev: counts[rev].by_layer[0].tolist() for rev in series},
-        "languages": list(measure.languages),
-        "layer_groups": {"first": head, "middle": middle, "last": tail},
-        "first_quarter_share": {rev: float(share[rev][0]) for rev in series},
-    }
-    record(decision, title="Key neurons sit in the first and last layers, denser in the first layers with training", checkpoints=list(series), data=data)
-    assert decision.supported, decision.detail["reason"]
+    numbers = KeyLayerNumbers(
+        key_by_layer={rev: counts[rev].by_layer[0].tolist() for rev in series},
+        languages=list(measurements.plan.languages),
+        layer_groups={"first": head, "middle": middle, "last": tail},
+        first_quarter_share={rev: float(share[rev][0]) for rev in series},
+    )
+    return ClaimOutcome(decision, numbers, checkpoints=tuple(series))
 
 
-@pytest.mark.claim("LF-6")
-def test_lf6_larger_models_are_more_language_agnostic_and_aligned(measure, record):
-    """Larger models are more language-agnostic (LRDS falls) and more semantically aligned (SADS rises)."""
-    models = list(measure.config.models or ())
+def _family(measurements) -> list[str]:
+    """The models of the scale claim, smallest first: ``--models``, else the profile's family; skip without."""
+    models = list(measurements.config.models or ())
     if not models:
-        if measure.config.model == "toy":
+        if measurements.config.model == "toy":
             pytest.skip(
                 "the toy has no second size within CI's budget (a wider toy would double the training time); "
                 "pass --models a,b,… (smallest first, e.g. two local toy folders) to test scale"
             )
-        family = measure.profile.family if measure.profile else ()
-        models = list(family)
+        profile = measurements.plan.profile
+        models = list(profile.family if profile else ())
     if len(models) < 2:
         pytest.skip(f"LF-6 needs a family of at least two models (--models a,b,…); have {models or 'none'}")
+    return models
+
+
+@claim("LF-6", numbers=ScaleNumbers, summary=_scale_summary, figures=(SCALE,))
+def test_lf6_larger_models_are_more_language_agnostic_and_aligned(measurements) -> ClaimOutcome[ScaleNumbers]:
+    """Larger models are more language-agnostic (LRDS falls) and more semantically aligned (SADS rises)."""
+    models = _family(measurements)
+    languages = measurements.plan.languages
     lrds, sads, n = {}, {}, None
     for name in models:
-        other = measure.with_model(name, languages=measure.languages)
+        other = measurements.with_model(name, languages=languages)
         try:
-            sim = similarity_at(other, other.revision, per_layer=False)
+            sim = similarity_at(other, other.plan.revision, per_layer=False)
         except ModelNotAvailableError as error:
             pytest.skip(f"model {name} of the family is not available: {error}")
         lrds[name], sads[name], n = sim.lrds, sim.sads, sim.n_meanings
         del other
     smallest, largest = models[0], models[-1]
     parts = {}
-    parts.update(_compare(lrds, models, early=smallest, late=largest, first=smallest, statistic="LRDS", n=n, alternative="less"))
-    parts.update(_compare(sads, models, early=smallest, late=largest, first=smallest, statistic="SADS", n=n, alternative="greater"))
+    parts.update(_compare(lrds, models, early=smallest, late=largest, first=smallest, statistic="LRDS", n=n,
+                          alternative="less"))
+    parts.update(_compare(sads, models, early=smallest, late=largest, first=smallest, statistic="SADS", n=n,
+                          alternative="greater"))
     if len(models) >= 3:
         for name, values, alternative in (("LRDS", lrds, "decreasing"), ("SADS", sads, "increasing")):
             parts[f"{name} trend over sizes"] = trend_test(
-                list(range(len(models))), [float(values[m][0]) for m in models], alternative=alternative, statistic=f"Spearman rho of {name} over model size"
+                list(range(len(models))), [float(values[m][0]) for m in models], alternative=alternative,
+                statistic=f"Spearman rho of {name} over model size"
             )
-    decision = all_of(next(iter(parts.values())), parts, rule="LRDS lower and SADS higher in the largest model than in the smallest (same verses), with monotone trends over sizes when ≥ 3 models")
-    data = {"family": {"models": models, "lrds": [float(lrds[m][0]) for m in models], "sads": [float(sads[m][0]) for m in models]}, "languages": list(measure.languages)}
-    record(decision, title="Larger models are more language-agnostic and more semantically aligned", checkpoints=[], data=data)
-    assert decision.supported, decision.detail["reason"]
+    decision = all_of(next(iter(parts.values())), parts, rule="LRDS lower and SADS higher in the largest model than in "
+                      "the smallest (same verses), with monotone trends over sizes when ≥ 3 models")
+    numbers = ScaleNumbers(
+        family={"models": models, "lrds": [float(lrds[m][0]) for m in models],
+                "sads": [float(sads[m][0]) for m in models]},
+        languages=list(languages),
+    )
+    return ClaimOutcome(decision, numbers, checkpoints=())
 
 
-@pytest.mark.claim("LF-8")
-def test_lf8_cross_lingual_story_understanding_improves_with_training(measure, record):
+@claim("LF-8", numbers=StoryClozeNumbers, summary=_story_cloze_summary, figures=(STORY_CLOZE,))
+def test_lf8_cross_lingual_story_understanding_improves_with_training(measurements) -> ClaimOutcome[StoryClozeNumbers]:
     """Cross-lingual understanding (XStoryCloze, English endings) improves with training."""
-    reason = absent_reason(measure.config.data_dir, measure.languages)
+    data_dir, languages = measurements.config.data_dir, measurements.plan.languages
+    reason = absent_reason(data_dir, languages)
     if reason:
         pytest.skip(reason)
-    series, first, early, late = _series(measure)
-    stories = load_story_cloze(measure.config.data_dir, measure.languages)
+    series, first, early, late = _series(measurements)
+    stories = load_story_cloze(data_dir, languages)
     revs = list(dict.fromkeys((first, early, late)))
-    scores = {rev: scores_at(measure, rev, stories) for rev in revs}
+    scores = {rev: scores_at(measurements, rev, stories) for rev in revs}
     flat = {rev: np.concatenate([scores[rev][lang] for lang in stories]) for rev in revs}
     parts = {}
     for ref in dict.fromkeys((early, first)):
         parts[f"accuracy {late} > {ref}"] = paired_permutation_test(
             flat[late], flat[ref], statistic=f"XStoryCloze accuracy {late} vs {ref} (paired over stories)"
         )
-    decision = all_of(parts[f"accuracy {late} > {early}"], parts, rule="accuracy higher late than early and than the first checkpoint, paired over stories (sign-flip test)")
-    data = {
-        "accuracy": {rev: float(flat[rev].mean()) for rev in revs},
-        "accuracy_by_language": {rev: {lang: float(v.mean()) for lang, v in scores[rev].items()} for rev in revs},
-        "n_stories": {lang: len(items) for lang, items in stories.items()},
-    }
-    record(decision, title="Cross-lingual understanding improves with training", checkpoints=revs, data=data)
-    assert decision.supported, decision.detail["reason"]
+    decision = all_of(parts[f"accuracy {late} > {early}"], parts, rule="accuracy higher late than early and than the "
+                      "first checkpoint, paired over stories (sign-flip test)")
+    numbers = StoryClozeNumbers(
+        accuracy={rev: float(flat[rev].mean()) for rev in revs},
+        accuracy_by_language={rev: {lang: float(v.mean()) for lang, v in scores[rev].items()} for rev in revs},
+        n_stories={lang: len(items) for lang, items in stories.items()},
+    )
+    return ClaimOutcome(decision, numbers, checkpoints=tuple(revs))

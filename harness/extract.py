@@ -70,7 +70,9 @@ def _pad(ids: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch
     return input_ids.to(device), mask.to(device)
 
 
-def _pad_after_prefix(ids: list[list[int]], prefix: list[int], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _pad_after_prefix(
+    ids: list[list[int]], prefix: list[int], pad_id: int, device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``_pad`` of ``prefix + seq``: (input_ids, attention mask, mask of the text's own tokens)."""
     input_ids, attention = _pad([prefix + seq for seq in ids], pad_id, device)
     own = attention.clone()
@@ -81,8 +83,8 @@ def _pad_after_prefix(ids: list[list[int]], prefix: list[int], pad_id: int, devi
 def _backbone(lm: LoadedModel) -> torch.nn.Module:
     """The transformer without its LM head: every neuron site and hidden state lies inside it, and
     skipping the [tokens × vocabulary] projection saves much of a forward pass (BLOOM: 250,880 rows)."""
-    base = getattr(lm.model, "base_model", None)
-    return base if isinstance(base, torch.nn.Module) else lm.model
+    base = getattr(lm.module, "base_model", None)
+    return base if isinstance(base, torch.nn.Module) else lm.module
 
 
 def _progress(total: int, desc: str, progress: bool):
@@ -121,12 +123,16 @@ def pooled_responses(
             index = torch.as_tensor(rows)
             for pooling in poolings:
                 per_layer = getattr(batch, pooling)
-                out[pooling][index] = torch.cat([per_layer[l].float().cpu() for l in range(site.n_layers)], dim=1)
+                out[pooling][index] = torch.cat(
+                    [per_layer[layer].float().cpu() for layer in range(site.n_layers)], dim=1
+                )
             bar.update(len(rows))
     for pooling, values in out.items():
         if not torch.isfinite(values).all():
             bad = int((~torch.isfinite(values)).any(dim=1).sum())
-            raise NonFiniteActivationError(f"{lm.label}: {pooling}-pooled responses of {bad} sentence(s) are NaN or infinite")
+            raise NonFiniteActivationError(
+                f"{lm.label}: {pooling}-pooled responses of {bad} sentence(s) are NaN or infinite"
+            )
     return PooledResponses(out.get("max"), out.get("mean"), torch.tensor([len(s) for s in ids]))
 
 
@@ -192,14 +198,19 @@ def _states_at(lm, ids, positions, *, batch_size, progress) -> tuple[torch.Tenso
     prefix = list(lm.special_prefix)
     with _progress(len(ids), "hidden states", progress) as bar:
         for rows in length_sorted_batches(lengths, batch_size):
-            input_ids, attention, _ = _pad_after_prefix([ids[i] for i in rows], prefix, lm.tokenizer.pad_token_id, lm.device)
+            input_ids, attention, _ = _pad_after_prefix(
+                [ids[i] for i in rows], prefix, lm.tokenizer.pad_token_id, lm.device
+            )
             output = _backbone(lm)(
                 input_ids=input_ids, attention_mask=attention.long(), output_hidden_states=True, use_cache=False
             )
             hidden = torch.stack(output.hidden_states)  # [n_layers + 1, batch, seq, d]
             batch_index = torch.arange(len(rows), device=hidden.device)
             picked = torch.stack(
-                [hidden[:, batch_index, torch.as_tensor(p[rows] + len(prefix), device=hidden.device)] for p in positions]
+                [
+                    hidden[:, batch_index, torch.as_tensor(p[rows] + len(prefix), device=hidden.device)]
+                    for p in positions
+                ]
             ).float().cpu()  # [n_sets, n_layers + 1, batch, d]
             if states is None:
                 states = torch.empty((len(positions), picked.shape[1], len(ids), picked.shape[-1]), dtype=torch.float32)

@@ -9,13 +9,15 @@ which other seeds share its batch (ml-selfcond's script forgot to apply its seed
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
 from harness.hooks import Intervention, intervene
-from harness.loading import LoadedModel
+
+if TYPE_CHECKING:  # the report imports the claims, and must not need the model-loading stack
+    from harness.loading import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def generate(
             chunk = seeds[start : start + batch_size]
             generators = [torch.Generator(device=lm.device).manual_seed(s) for s in chunk]
             tokens = torch.full((len(chunk), 1), prompt, dtype=torch.long, device=lm.device)
-            output = lm.model(input_ids=tokens, use_cache=True)
+            output = lm.module(input_ids=tokens, use_cache=True)
             new: list[torch.Tensor] = []
             finished = torch.zeros(len(chunk), dtype=torch.bool, device=lm.device)
             for _ in range(config.max_new_tokens):
@@ -76,7 +78,7 @@ def generate(
                     finished |= step.squeeze(1) == eos
                     if bool(finished.all()):
                         break
-                output = lm.model(input_ids=step, past_key_values=output.past_key_values, use_cache=True)
+                output = lm.module(input_ids=step, past_key_values=output.past_key_values, use_cache=True)
             sampled = torch.cat(new, dim=1).cpu().tolist()
             for row in sampled:
                 if eos is not None and eos in row:

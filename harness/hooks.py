@@ -85,7 +85,9 @@ class PooledBatch:
         key = ("bias", device, dtype)
         if key not in self._derived:
             pad = ~self._mask[:, self._head :].to(device)
-            self._derived[key] = torch.zeros(pad.shape, dtype=dtype, device=device).masked_fill(pad, float("-inf")).unsqueeze(-1)
+            self._derived[key] = (
+                torch.zeros(pad.shape, dtype=dtype, device=device).masked_fill(pad, float("-inf")).unsqueeze(-1)
+            )
         return self._derived[key]
 
     def _masked_max(self, act: torch.Tensor) -> torch.Tensor:
@@ -163,15 +165,14 @@ class Intervention:
             raise ValueError("intervention: give values, scale, or both")
 
 
-@contextlib.contextmanager
-def intervene(site: NeuronSite, interventions: Intervention | Sequence[Intervention] | None) -> Iterator[None]:
-    """Apply interventions to the site's neurons for the duration of the block."""
-    if interventions is None:
-        yield
-        return
+_LayerPlan = dict[int, list[tuple[torch.Tensor, torch.Tensor | None, float | None]]]
+
+
+def _plan_by_layer(site: NeuronSite, interventions: Intervention | Sequence[Intervention]) -> _LayerPlan:
+    """Group the interventions' (units, values, scale) by the layer their units belong to."""
     if isinstance(interventions, Intervention):
         interventions = [interventions]
-    plan: dict[int, list[tuple[torch.Tensor, torch.Tensor | None, float | None]]] = {}
+    plan: _LayerPlan = {}
     for item in interventions:
         by_layer = site.split_by_layer(item.units)
         for layer, units in by_layer.items():
@@ -180,6 +181,16 @@ def intervene(site: NeuronSite, interventions: Intervention | Sequence[Intervent
                 layer_of = torch.div(item.units, site.units_per_layer, rounding_mode="floor")
                 values = item.values[layer_of == layer]
             plan.setdefault(layer, []).append((units, values, item.scale))
+    return plan
+
+
+@contextlib.contextmanager
+def intervene(site: NeuronSite, interventions: Intervention | Sequence[Intervention] | None) -> Iterator[None]:
+    """Apply interventions to the site's neurons for the duration of the block."""
+    if interventions is None:
+        yield
+        return
+    plan = _plan_by_layer(site, interventions)
 
     def apply(layer: int, act: torch.Tensor) -> torch.Tensor | None:
         steps = plan.get(layer)

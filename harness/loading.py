@@ -39,7 +39,7 @@ class LoadedModel:
     name: str
     revision: str | None
     source: Source
-    model: torch.nn.Module
+    module: torch.nn.Module  # the torch module (the model by name is `name`)
     tokenizer: object
     site: NeuronSite
     weights_hash: str
@@ -239,7 +239,9 @@ def load_model(
     label = f"{name}@{revision}" if revision else name
     if non_finite:
         raise BadCheckpointError(f"{label} is refused: non-finite weights in {', '.join(non_finite[:5])}")
-    return LoadedModel(name, revision, source, model, tokenizer, site, weights_hash, device, torch_dtype, profile_for(name))
+    return LoadedModel(
+        name, revision, source, model, tokenizer, site, weights_hash, device, torch_dtype, profile_for(name)
+    )
 
 
 def check_distinct(checkpoints: dict[str, str]) -> None:

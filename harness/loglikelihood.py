@@ -13,7 +13,12 @@ from harness.loading import LoadedModel
 
 @torch.inference_mode()
 def continuation_loglikelihoods(
-    lm: LoadedModel, contexts: Sequence[str], continuations: Sequence[str], *, batch_size: int = 8, max_tokens: int = 2048
+    lm: LoadedModel,
+    contexts: Sequence[str],
+    continuations: Sequence[str],
+    *,
+    batch_size: int = 8,
+    max_tokens: int = 2048,
 ) -> torch.Tensor:
     """``log p(continuation | context)`` summed over the continuation's tokens, per pair ``[n]``.
 
@@ -46,7 +51,7 @@ def continuation_loglikelihoods(
         for r, i in enumerate(rows):
             input_ids[r, : len(seqs[i])] = torch.tensor(seqs[i])
             mask[r, : len(seqs[i])] = 1
-        logits = lm.model(input_ids=input_ids.to(lm.device), attention_mask=mask.to(lm.device), use_cache=False).logits
+        logits = lm.module(input_ids=input_ids.to(lm.device), attention_mask=mask.to(lm.device), use_cache=False).logits
         logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
         token_lp = logp.gather(-1, input_ids[:, 1:].to(lm.device).unsqueeze(-1)).squeeze(-1).double().cpu()
         for r, i in enumerate(rows):

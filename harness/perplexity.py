@@ -64,14 +64,14 @@ def perplexity(
     if not texts:
         raise ValueError("no text to measure perplexity on")
     if window is None:
-        window = lm.profile.perplexity_window if lm.profile else _default_window(lm.model.config)
+        window = lm.profile.perplexity_window if lm.profile else _default_window(lm.module.config)
     ids = lm.tokenizer("\n\n".join(texts), add_special_tokens=False)["input_ids"]
     chunks = windows(ids, window)
     nll_sum, n_predicted = 0.0, 0
     with intervene(lm.site, interventions):
         for start in range(0, chunks.shape[0], batch_size):
             batch = chunks[start : start + batch_size].to(lm.device)
-            logits = lm.model(input_ids=batch, use_cache=False).logits[:, :-1].float()
+            logits = lm.module(input_ids=batch, use_cache=False).logits[:, :-1].float()
             targets = batch[:, 1:]
             nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum")
             nll_sum += float(nll)

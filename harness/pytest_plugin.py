@@ -1,11 +1,13 @@
 """The pytest side of the harness: options, claim fixtures, expectations and the claims report.
 
 Loaded from the root ``conftest.py`` so that its options exist whatever folder is named on the
-command line. A claim test is marked ``@pytest.mark.claim("RF-2c")``, asks the session fixture
-``measure`` (a :class:`harness.measurements.Measurements`) for measurements, hands its
-``Decision`` to ``record`` and asserts it. Where a model is known not to reproduce a claim,
-``claims/expectations/<model>.json`` turns the assertion into a strict expected failure: a claim
-that starts to hold fails the run, so every change of verdict is noticed.
+command line. Claims are declared with :func:`harness.claim_registry.claim` in ``claims/``; each
+declaration is a test that asks the session fixture ``measurements`` (a
+:class:`harness.measurements.Measurements`) for measurements, hands its outcome to
+``record_claim`` and raises :class:`~harness.claim_registry.ClaimNotSupported` when the decision
+fails. Where a model is known not to reproduce a claim, ``claims/expectations/<model>.json`` turns
+that failure (and only that one) into a strict expected failure: a claim that starts to hold fails
+the run, so every change of verdict is noticed.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.claim_registry import CLAIMS_DIR, ClaimNotSupported, ClaimOutcome, ClaimSpec, numbers_to_data
 from harness.errors import HarnessError
+from harness.report.catalogue import CATALOGUE
 from harness.report.records import ClaimRecord, to_jsonable, write_claims_json
 
-EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "claims" / "expectations"
+EXPECTATIONS_DIR = CLAIMS_DIR / "expectations"
 _RECORDS = pytest.StashKey[dict]()
 _MEASURE = pytest.StashKey[object]()
 
@@ -33,15 +37,23 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 def pytest_addoption(parser):
     group = parser.getgroup("claims", "claims of multilingual-LM papers")
     group.addoption("--model", default="toy", help="toy (default), bloom-560m … bloom-7b1, a hub id, or a local folder")
-    group.addoption("--revision", default=None, help="checkpoint for single-checkpoint claims (e.g. global_step10000, step256)")
-    group.addoption("--checkpoints", default=None, help="comma-separated checkpoint series for trend claims, earliest first")
+    group.addoption(
+        "--revision", default=None, help="checkpoint for single-checkpoint claims (e.g. global_step10000, step256)"
+    )
+    group.addoption(
+        "--checkpoints", default=None, help="comma-separated checkpoint series for trend claims, earliest first"
+    )
     group.addoption("--models", default=None, help="comma-separated model family, smallest first, for the scale claims")
     group.addoption("--languages", default=None, help="comma-separated evaluation languages (default: the model's)")
     group.addoption("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 …")
     group.addoption("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
     group.addoption("--toy-seed", type=int, default=0, help="training seed of the toy model")
-    group.addoption("--top-k", type=int, default=None, help="k of the top-k expert neurons (default: 500/98,304 of the units)")
-    group.addoption("--generation-seeds", type=int, default=None, help="samples per steering condition (default per model)")
+    group.addoption(
+        "--top-k", type=int, default=None, help="k of the top-k expert neurons (default: 500/98,304 of the units)"
+    )
+    group.addoption(
+        "--generation-seeds", type=int, default=None, help="samples per steering condition (default per model)"
+    )
     group.addoption("--data", default=None, help="folder with optional data (XStoryCloze JSONL for LF-8)")
     group.addoption("--report-dir", default="reports", help="where claims.json, claims.md and figures/ are written")
     group.addoption("--no-measurement-cache", action="store_true", help="recompute every measurement")
@@ -93,11 +105,13 @@ def pytest_collection_modifyitems(config, items):
         cid = claim_id(item)
         expected = expectations.get(cid) if cid else None
         if expected and expected.get("verdict") == "not supported":
-            item.add_marker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"expected on this model: {expected.get('reason', '')}"))
+            item.add_marker(pytest.mark.xfail(
+                strict=True, raises=ClaimNotSupported, reason=f"expected on this model: {expected.get('reason', '')}"
+            ))
 
 
 @pytest.fixture(scope="session")
-def measure(request):
+def measurements(request):
     """The session's Measurements; a bad --model/--revision stops the run with one line."""
     from harness.loading import resolve_source
     from harness.measurements import Measurements
@@ -105,47 +119,49 @@ def measure(request):
     cfg = run_config(request.config)
     try:
         resolve_source(cfg.model, cfg.revision, toy_seed=cfg.toy_seed)
-        measurements = Measurements(cfg)
-        measurements.languages  # validates --languages against the data
+        session_measurements = Measurements(cfg)
+        session_measurements.plan  # validates --languages against the data (raises UnknownLanguageError)
     except HarnessError as error:
         pytest.exit(f"error: {error}", returncode=4)
-    request.config.stash[_MEASURE] = measurements
-    return measurements
+    request.config.stash[_MEASURE] = session_measurements
+    return session_measurements
+
+
+def claim_title(cid: str) -> str:
+    """The claim's title: the catalogue's, for ids outside it the id itself."""
+    entry = CATALOGUE.get(cid)
+    return entry.title if entry and entry.title else cid
 
 
 @pytest.fixture
-def record(request):
-    """Record a claim's decision for the report: ``record(decision, title=..., data=...)``."""
-    cid = claim_id(request.node)
-    if cid is None:
-        raise RuntimeError("the record fixture needs @pytest.mark.claim('<id>') on the test")
+def record_claim(request):
+    """Record a declared claim's outcome for the report: ``record_claim(spec, outcome)``."""
     expectations = load_expectations(request.config.getoption("--model"))
     started = time.perf_counter()
 
-    def _record(decision, *, title: str, checkpoints=(), data=None, reason: str = "") -> ClaimRecord:
-        d = decision.to_dict() if hasattr(decision, "to_dict") else dict(decision)
-        detail = d.get("detail") if isinstance(d.get("detail"), dict) else {}
-        ci = d.get("ci")
+    def _record(spec: ClaimSpec, outcome: ClaimOutcome) -> ClaimRecord:
+        decision = outcome.decision
+        detail = decision.detail if isinstance(decision.detail, dict) else {}
         entry = ClaimRecord(
-            id=cid,
-            title=title,
-            verdict="supported" if d.get("supported") else "not supported",
-            statistic=d.get("statistic"),
-            value=d.get("value"),
-            control=d.get("control"),
-            p_value=d.get("p_value"),
-            ci=list(ci) if ci is not None else None,
-            n=d.get("n"),
-            alternative=d.get("alternative"),
-            alpha=d.get("alpha"),
-            effect_size=d.get("effect_size"),
-            reason=reason or str(detail.get("reason", "")),
-            checkpoints=[str(c) for c in checkpoints if c is not None],
-            expected=(expectations.get(cid) or {}).get("verdict"),
-            data=to_jsonable({**(data or {}), "decision_detail": detail}),
+            id=spec.id,
+            title=claim_title(spec.id),
+            verdict="supported" if decision.supported else "not supported",
+            statistic=decision.statistic,
+            value=decision.value,
+            control=decision.control,
+            p_value=decision.p_value,
+            ci=list(decision.ci) if decision.ci is not None else None,
+            n=decision.n,
+            alternative=decision.alternative,
+            alpha=decision.alpha,
+            effect_size=decision.effect_size,
+            reason=outcome.reason or str(detail.get("reason", "")),
+            checkpoints=[str(c) for c in outcome.checkpoints if c is not None],
+            expected=(expectations.get(spec.id) or {}).get("verdict"),
+            data=to_jsonable({**numbers_to_data(outcome.numbers), "decision_detail": detail}),
             duration_s=round(time.perf_counter() - started, 2),
         )
-        request.config.stash[_RECORDS][cid] = entry
+        request.config.stash[_RECORDS][spec.id] = entry
         return entry
 
     return _record
@@ -159,8 +175,9 @@ def pytest_runtest_makereport(item, call):
         records = item.config.stash[_RECORDS]
         if cid not in records:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            title = (item.obj.__doc__ or item.name).strip().splitlines()[0]
-            records[cid] = ClaimRecord(id=cid, title=title, verdict="skipped", reason=reason.removeprefix("Skipped: "))
+            records[cid] = ClaimRecord(
+                id=cid, title=claim_title(cid), verdict="skipped", reason=reason.removeprefix("Skipped: ")
+            )
     return report
 
 
@@ -218,7 +235,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             evidence = ""
         verdict = r.verdict + ("*" if r.expected and r.expected == r.verdict and r.verdict != "supported" else "")
         expected_failure = verdict.endswith("*")
-        markup = {"supported": {"green": True}, "not supported": {"yellow": True} if expected_failure else {"red": True},
+        markup = {"supported": {"green": True},
+                  "not supported": {"yellow": True} if expected_failure else {"red": True},
                   "skipped": {"yellow": True}}.get(r.verdict, {})
         tr.write(f"{cid:<6} {title:<40} ")
         tr.write(f"{verdict:<15}", **markup)
@@ -229,5 +247,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.write_line("* matches this model's recorded expectation (claims/expectations)")
     report_dir = Path(config.getoption("--report-dir"))
     md = report_dir / "claims.md"
-    where = f"report: {md} (figures under {report_dir / 'figures'})" if md.exists() else f"report: {report_dir / 'claims.json'}"
+    where = (f"report: {md} (figures under {report_dir / 'figures'})" if md.exists()
+             else f"report: {report_dir / 'claims.json'}")
     tr.write_line(where)

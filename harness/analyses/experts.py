@@ -25,6 +25,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from harness.layer_groups import rf_layer_regions as layer_regions  # noqa: F401  re-export for claims/
+from harness.measurement_source import MeasurementSource
 from harness.metrics import (
     chance_overlap,
     fisher_z_mean,
@@ -72,17 +74,22 @@ class ExpertScores:
 
     def subset(self, languages: Sequence[str]) -> "ExpertScores":
         index = [self.languages.index(lang) for lang in languages]
-        return ExpertScores(self.revision, tuple(languages), self.concepts, self.ap[index], self.n_layers, self.units_per_layer)
+        return ExpertScores(
+            self.revision, tuple(languages), self.concepts, self.ap[index], self.n_layers, self.units_per_layer
+        )
 
 
-def expert_scores(measure, revision: str | None, languages: Sequence[str] | None = None) -> ExpertScores:
-    """Stack ``measure.expert_scores(revision, l)`` over languages (all concepts of the data)."""
-    languages = tuple(languages or measure.languages)
+def expert_scores(
+    measurements: MeasurementSource, revision: str | None, languages: Sequence[str] | None = None
+) -> ExpertScores:
+    """Stack ``measurements.expert_scores(revision, l)`` over languages (all concepts of the data)."""
+    languages = tuple(languages or measurements.plan.languages)
     if len(languages) < 2:
         raise ValueError("cross-lingual expert statistics need at least two languages")
-    ap = torch.stack([measure.expert_scores(revision, lang).to(torch.float64) for lang in languages])
-    site = measure.model(revision).site
-    return ExpertScores(revision, languages, tuple(measure.data.concept_names), ap, site.n_layers, site.units_per_layer)
+    ap = torch.stack([measurements.expert_scores(revision, lang).to(torch.float64) for lang in languages])
+    site = measurements.loaded_model(revision).site
+    concepts = tuple(measurements.data.concept_names)
+    return ExpertScores(revision, languages, concepts, ap, site.n_layers, site.units_per_layer)
 
 
 # ---------------------------------------------------------------------------------- alignment
@@ -140,7 +147,9 @@ def alignment(scores: ExpertScores) -> Alignment:
 
 
 # ------------------------------------------------------------------------- mutual information
-def mutual_information(scores: ExpertScores, *, pairs: Sequence[tuple[int, int]] | None = None, progress: bool = False) -> np.ndarray:
+def mutual_information(
+    scores: ExpertScores, *, pairs: Sequence[tuple[int, int]] | None = None, progress: bool = False
+) -> np.ndarray:
     """k-NN MI (nats) between AP(c, l) and AP(c, l'): ``[n_concepts, n_pairs]`` (RF §6).
 
     The KSG estimator costs ≈ 0.3 s per concept and language pair at BLOOM-560m's 98,304 units on
@@ -165,12 +174,15 @@ def mutual_information(scores: ExpertScores, *, pairs: Sequence[tuple[int, int]]
 # ----------------------------------------------------------------------------------- overlap
 def top_experts(scores: ExpertScores, k: int) -> np.ndarray:
     """Global top-k units per language and concept: ``[n_languages, n_concepts, k]``."""
+    n_lang, n_con = scores.ap.shape[:2]
     return np.stack(
-        [np.stack([topk_units(scores.ap[l, c], k).numpy() for c in range(scores.ap.shape[1])]) for l in range(scores.ap.shape[0])]
+        [np.stack([topk_units(scores.ap[lang, c], k).numpy() for c in range(n_con)]) for lang in range(n_lang)]
     )
 
 
-def _pairwise_overlap(sets: list[list[frozenset]], pairs, k: int, partners: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _pairwise_overlap(
+    sets: list[list[frozenset]], pairs, k: int, partners: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Matched and mismatched overlap fractions for index sets ``sets[l][c]``.
 
     The mismatched control of concept ``a`` and pair ``(i, j)`` averages ``|E(a,i) ∩ E(b,j)|/k`` and
@@ -226,7 +238,7 @@ class Overlap:
 def overlap(scores: ExpertScores, k: int) -> Overlap:
     """Top-k expert overlap between languages (RF §6) with mismatched and chance controls."""
     top = top_experts(scores, k)
-    sets = [[frozenset(top[l, c].tolist()) for c in range(top.shape[1])] for l in range(top.shape[0])]
+    sets = [[frozenset(top[lang, c].tolist()) for c in range(top.shape[1])] for lang in range(top.shape[0])]
     matched, mismatched = _pairwise_overlap(sets, scores.pairs, k)
     return Overlap(scores.languages, scores.pairs, k, scores.n_units, matched, mismatched)
 
@@ -238,37 +250,13 @@ def layer_distribution(scores: ExpertScores, k: int) -> np.ndarray:
     Returns ``[n_languages, n_concepts, n_layers]``; every row sums to 1 (RF §7, Figure 5).
     """
     top = top_experts(scores, k)
+    def layer_counts(units) -> np.ndarray:
+        return units_per_layer(units, scores.units_per_layer, scores.n_layers).numpy()
+
     counts = np.stack(
-        [
-            np.stack([units_per_layer(top[l, c], scores.units_per_layer, scores.n_layers).numpy() for c in range(top.shape[1])])
-            for l in range(top.shape[0])
-        ]
+        [np.stack([layer_counts(top[lang, c]) for c in range(top.shape[1])]) for lang in range(top.shape[0])]
     )
     return counts / k
-
-
-def layer_regions(n_layers: int) -> dict[str, np.ndarray]:
-    """Named layer groups for shape statements about L layers (0-based).
-
-    ``first`` = layer 0, ``last`` = layer L-1, ``middle`` = the middle third (⌊L/3⌋ … L-1-⌊L/3⌋),
-    ``lower`` = the layers between the first layer and the middle third, ``inner_lower`` /
-    ``inner_upper`` = the lower and upper half of layers 1 … L-2. BLOOM-560m (24 layers): middle =
-    8…15, lower = 1…7; the toy (6 layers): middle = 2…3, lower = 1.
-    """
-    if n_layers < 4:
-        raise ValueError(f"layer regions need at least 4 layers, got {n_layers}")
-    third = n_layers // 3
-    middle = np.arange(third, n_layers - third)
-    inner = np.arange(1, n_layers - 1)
-    half = len(inner) // 2
-    return {
-        "first": np.array([0]),
-        "lower": np.arange(1, third) if third > 1 else np.array([1]),
-        "middle": middle,
-        "last": np.array([n_layers - 1]),
-        "inner_lower": inner[:half],
-        "inner_upper": inner[half:],
-    }
 
 
 @dataclass(frozen=True)
@@ -315,7 +303,10 @@ def layer_overlap(scores: ExpertScores, k: int, *, partners: int | None = LAYER_
     matched = np.empty((n_con, len(scores.pairs), scores.n_layers))
     mismatched = np.empty_like(matched)
     for layer in range(scores.n_layers):
-        sets = [[frozenset(topk_units(per_layer[l, c, layer], k).tolist()) for c in range(n_con)] for l in range(n_lang)]
+        sets = [
+            [frozenset(topk_units(per_layer[lang, c, layer], k).tolist()) for c in range(n_con)]
+            for lang in range(n_lang)
+        ]
         matched[:, :, layer], mismatched[:, :, layer] = _pairwise_overlap(sets, scores.pairs, k, partners)
     return LayerOverlap(scores.languages, scores.pairs, k, scores.units_per_layer, matched, mismatched)
 
@@ -323,7 +314,8 @@ def layer_overlap(scores: ExpertScores, k: int, *, partners: int | None = LAYER_
 # --------------------------------------------------------------------------------- scripts
 def script_pairs(languages: Sequence[str], scripts: dict[str, str]) -> tuple[list[int], list[int]]:
     """Indices (into ``combinations(languages, 2)``) of same-script and of cross-script pairs."""
-    same, cross = [], []
+    same: list[int] = []
+    cross: list[int] = []
     for p, (i, j) in enumerate(combinations(range(len(languages)), 2)):
         (same if scripts[languages[i]] == scripts[languages[j]] else cross).append(p)
     return same, cross
@@ -352,24 +344,26 @@ class SeriesPoints:
         return out
 
 
-def series_points(measure) -> SeriesPoints | None:
-    """``measure``'s checkpoint series after refusing duplicate weights, or None when it has no
-    distinct early and late point (the caller skips with a reason)."""
-    revisions = tuple(measure.series)
-    early, late = measure.early, measure.late
+def series_points(measurements: MeasurementSource) -> SeriesPoints | None:
+    """The run's checkpoint series after refusing duplicate weights, or None when it has no
+    distinct early and late point in the series (the caller skips with a reason)."""
+    plan = measurements.plan
+    revisions = tuple(plan.series)
+    early, late = plan.early, plan.late
     if len(revisions) < 2 or early is None or late is None or early == late:
         return None
     if early not in revisions or late not in revisions:
         return None
-    measure.check_series(revisions)
+    measurements.check_series(revisions)
     return SeriesPoints(revisions, revisions[0], early, late)
 
 
-def claim_languages(measure) -> tuple[str, ...]:
+def claim_languages(measurements: MeasurementSource) -> tuple[str, ...]:
     """Languages of the expert claims (RF-2, RF-3): ``--languages``, else the profile's
     ``expert_languages`` present in the data, else every evaluation language."""
-    profile = measure.profile
-    if measure.config.languages or profile is None or not profile.expert_languages:
-        return tuple(measure.languages)
-    chosen = tuple(lang for lang in profile.expert_languages if lang in measure.languages)
-    return chosen if len(chosen) >= 2 else tuple(measure.languages)
+    plan = measurements.plan
+    profile = plan.profile
+    if measurements.config.languages or profile is None or not profile.expert_languages:
+        return tuple(plan.languages)
+    chosen = tuple(lang for lang in profile.expert_languages if lang in plan.languages)
+    return chosen if len(chosen) >= 2 else tuple(plan.languages)

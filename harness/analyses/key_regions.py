@@ -28,7 +28,9 @@ import numpy as np
 import torch
 
 from harness.errors import HarnessError
+from harness.measurement_source import MeasurementSource
 from harness.metrics import (
+    ALPHA,
     Decision,
     binomial_greater,
     contribution_scores,
@@ -39,7 +41,7 @@ from harness.metrics import (
     zscores,
 )
 
-from .similarity import ALPHA, BOOT_SEED, N_BOOT, bootstrap_weights, memo, parallel_index
+from .similarity import BOOT_SEED, N_BOOT, bootstrap_weights, parallel_index
 
 THRESHOLD = 2.0
 RANDOM_FRACTION = 0.10
@@ -231,16 +233,17 @@ def count_key_regions(
 
 
 # ------------------------------------------------------------------------- from Measurements
-def key_regions_at(measure: Any, revision: str | None) -> tuple[KeyRegions, KeyCounts]:
+def key_regions_at(measurements: MeasurementSource, revision: str | None) -> tuple[KeyRegions, KeyCounts]:
     """:func:`count_key_regions` on the similarity sample at ``revision`` (memoised per run)."""
-    require_key_region_languages(measure.languages)
+    languages = measurements.plan.languages
+    require_key_region_languages(languages)
 
-    def compute():
-        responses, language_ids, meaning_ids = measure.similarity_responses(revision)
-        n_layers = measure.model(revision).site.n_layers
-        return count_key_regions(responses, language_ids, meaning_ids, measure.languages, n_layers)
+    def compute() -> tuple[KeyRegions, KeyCounts]:
+        responses, language_ids, meaning_ids = measurements.similarity_responses(revision)
+        n_layers = measurements.loaded_model(revision).site.n_layers
+        return count_key_regions(responses, language_ids, meaning_ids, languages, n_layers)
 
-    return memo(measure, ("key_regions", revision), compute)
+    return measurements.memo(("key_regions", revision), compute)
 
 
 # ----------------------------------------------------------------------------- deactivation
@@ -287,8 +290,13 @@ class Deactivation:
             "key_sizes": [int(s) for s in self.key_sizes],
             "orientation": "rows: language whose key region is zeroed; columns: evaluated language",
             "controls": {
-                "random_same_size": "per language, |K_l| units drawn uniformly from all units (seeded), own-language increase",
-                "random_10pct": f"one set of {self.n_random_10pct} units ({self.random_fraction:.0%}, seeded), increase per language",
+                "random_same_size": (
+                    "per language, |K_l| units drawn uniformly from all units (seeded), own-language increase"
+                ),
+                "random_10pct": (
+                    f"one set of {self.n_random_10pct} units ({self.random_fraction:.0%}, seeded), "
+                    "increase per language"
+                ),
                 "seed": self.seed,
             },
             "perplexity_text": self.text,
@@ -333,20 +341,22 @@ def deactivation_matrix(
     return Deactivation(tuple(langs), full, inc, same, rand10, sizes, fraction, n10, seed)
 
 
-def deactivation_at(measure: Any, revision: str | None, *, max_windows: int | None = PPL_WINDOWS) -> Deactivation:
+def deactivation_at(
+    measurements: MeasurementSource, revision: str | None, *, max_windows: int | None = PPL_WINDOWS
+) -> Deactivation:
     """:func:`deactivation_matrix` with ``Measurements.perplexity`` (cached per unit set).
 
     Every perplexity of the matrix is measured on the same text per language: the first
     ``max_windows`` windows of its held-out verses (all of them where the window is unknown).
     """
-    regions, _ = key_regions_at(measure, revision)
+    regions, _ = key_regions_at(measurements, revision)
 
     def ppl(lang: str, units: torch.Tensor | None) -> float:
-        return measure.perplexity(revision, lang, zeroed=units, max_windows=max_windows).perplexity
+        return measurements.perplexity(revision, lang, zeroed=units, max_windows=max_windows).perplexity
 
-    def compute():
+    def compute() -> Deactivation:
         result = deactivation_matrix(ppl, regions)
-        full = [measure.perplexity(revision, lang, max_windows=max_windows) for lang in regions.languages]
+        full = [measurements.perplexity(revision, lang, max_windows=max_windows) for lang in regions.languages]
         result.text = {
             "max_windows": max_windows,
             "windows": [p.n_windows for p in full],
@@ -354,7 +364,7 @@ def deactivation_at(measure: Any, revision: str | None, *, max_windows: int | No
         }
         return result
 
-    return memo(measure, ("deactivation", revision, max_windows), compute)
+    return measurements.memo(("deactivation", revision, max_windows), compute)
 
 
 def own_region_decision(d: Deactivation, *, alpha: float = ALPHA) -> Decision:
@@ -368,7 +378,8 @@ def own_region_decision(d: Deactivation, *, alpha: float = ALPHA) -> Decision:
     L = len(d.languages)
     wins = d.wins()
     k = int(wins.sum())
-    test = binomial_greater(k, L, 1.0 / L, alpha=alpha, statistic="languages whose own PPL increase tops its row and both controls (share)")
+    statistic = "languages whose own PPL increase tops its row and both controls (share)"
+    test = binomial_greater(k, L, 1.0 / L, alpha=alpha, statistic=statistic)
     majority = k > L / 2
     failed = [lang for lang, w in zip(d.languages, wins) if not w]
     reason = (
@@ -404,7 +415,9 @@ def random_control_decision(d: Deactivation, *, alpha: float = ALPHA) -> Decisio
     own = np.log1p(d.own)
     control = np.log1p(np.maximum(d.random_same_size, d.random_10pct))
     diff = own - control
-    test = one_sample_greater(diff, 0.0, alpha=alpha, method="t", statistic="mean Δlog PPL own region − max random control")
+    test = one_sample_greater(
+        diff, 0.0, alpha=alpha, method="t", statistic="mean Δlog PPL own region − max random control"
+    )
     beats = (d.own > d.random_same_size) & (d.own > d.random_10pct)
     k = int(beats.sum())
     majority = k > L / 2

@@ -19,7 +19,11 @@ from typing import Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from harness.layer_groups import rf_middle_third as middle_third  # noqa: F401  re-export for claims/
+from harness.measurement_source import MeasurementSource
 from harness.metrics import effective_test_size, lid_probe, majority_rate, probe_splits
+
+from .decisions import parametric_bootstrap_std  # noqa: F401  re-export for claims/
 
 PROBE_SEEDS = (0, 1, 2)
 TEST_FRACTION = 0.2
@@ -87,10 +91,12 @@ class LidResult:
         return {"mean": self.mean.tolist(), "std": self.seed_std.tolist()}
 
 
-def lid_by_layer(measure, revision: str | None, *, seeds: Sequence[int] = PROBE_SEEDS) -> LidResult:
+def lid_by_layer(
+    measurements: MeasurementSource, revision: str | None, *, seeds: Sequence[int] = PROBE_SEEDS
+) -> LidResult:
     """LID probe accuracy of every layer at ``revision`` for each seed (positions and split)."""
     seeds = tuple(int(s) for s in seeds)
-    states, labels = measure.probe_states_for(revision, seeds)  # [n_seeds, n_layers + 1, n, d]
+    states, labels = measurements.probe_states_for(revision, seeds)  # [n_seeds, n_layers + 1, n, d]
     rows = []
     for seed, seed_states in zip(seeds, states):
         # a probe is ~10⁶ flops per iteration: BLAS threads only add synchronisation, and on a
@@ -107,36 +113,11 @@ def lid_by_layer(measure, revision: str | None, *, seeds: Sequence[int] = PROBE_
         n_sentences=n,
         n_effective=effective_test_size(splits, n),
         majority_rate=majority_rate(labels),
-        languages=tuple(measure.languages),
+        languages=tuple(measurements.plan.languages),
     )
 
 
-def lid_series(measure, revisions: Sequence[str], *, seeds: Sequence[int] = PROBE_SEEDS) -> dict[str, LidResult]:
-    return {rev: lid_by_layer(measure, rev, seeds=seeds) for rev in revisions}
-
-
-def middle_third(n_blocks: int) -> np.ndarray:
-    """Indices (into ``LidResult.blocks``) of the middle third of blocks 1…L.
-
-    For L = 24 these are blocks 9…16 (the paper's dip reaches its bottom at block 14); for L = 6
-    blocks 3…4. Always at least one block, never the first or the last.
-    """
-    if n_blocks < 3:
-        raise ValueError(f"a middle third needs at least 3 blocks, got {n_blocks}")
-    lo = n_blocks // 3
-    hi = max(lo + 1, n_blocks - n_blocks // 3)
-    hi = min(hi, n_blocks - 1)
-    return np.arange(lo, hi)
-
-
-def parametric_bootstrap_std(result: LidResult, *, n_resamples: int = 10000, seed: int = 0) -> np.ndarray:
-    """Bootstrap distribution of the between-block std of ``result``.
-
-    Each block's accuracy is redrawn as Binomial(n, acc) / n, independently per block, with
-    ``n = result.n`` (the effective held-out size). The per-block noise of held-out accuracy is
-    what makes a std differ between two checkpoints by chance; redrawing around the observed
-    accuracies (which already carry that noise) keeps the spread on the large side.
-    """
-    rng = np.random.default_rng(seed)
-    draws = rng.binomial(result.n, np.clip(result.blocks, 0.0, 1.0), size=(n_resamples, result.blocks.size))
-    return (draws / result.n).std(axis=1)
+def lid_series(
+    measurements: MeasurementSource, revisions: Sequence[str], *, seeds: Sequence[int] = PROBE_SEEDS
+) -> dict[str, LidResult]:
+    return {rev: lid_by_layer(measurements, rev, seeds=seeds) for rev in revisions}

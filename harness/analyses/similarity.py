@@ -27,29 +27,29 @@ from __future__ import annotations
 
 import math
 import re
-import weakref
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
+from harness.layer_groups import lf_quarters as layer_groups  # noqa: F401  re-export for claims/
+from harness.measurement_source import MeasurementSource
 from harness.metrics import (
-    Decision,
     activation_vectors,
-    describe,
     language_similarity,
     lrds,
     per_layer_lrds_sads,
     sads,
     similarity_matrix,
 )
-from harness.metrics.stats import fmt_number
+
+# re-export for claims/ (the decision helpers live in harness.analyses.decisions)
+from .decisions import N_PERM, PERM_SEED, bootstrap_decision, permutation_decision  # noqa: F401
 
 #: bootstrap resamples of verses (replicate 0 is the observed sample)
 N_BOOT = 1000
 BOOT_SEED = 0
-ALPHA = 0.01
 #: languages LF names as related (LF-1c) and as unlike the others (LF-1b scripts, LF-7)
 ROMANCE = ("fr", "es", "pt", "it", "ro", "ca")
 DISTINCT_SCRIPT = ("zh", "ar")
@@ -69,10 +69,10 @@ def parallel_index(language_ids: Any, meaning_ids: Any, n_languages: int) -> np.
     _, mean = np.unique(mean, return_inverse=True)
     n = int(mean.max()) + 1 if mean.size else 0
     index = np.full((n_languages, n), -1, dtype=np.int64)
-    for row, (l, m) in enumerate(zip(lang, mean)):
-        if index[l, m] != -1:
-            raise ValueError(f"language {l} holds meaning {m} twice; the similarity sample must be parallel")
-        index[l, m] = row
+    for row, (code, m) in enumerate(zip(lang, mean)):
+        if index[code, m] != -1:
+            raise ValueError(f"language {code} holds meaning {m} twice; the similarity sample must be parallel")
+        index[code, m] = row
     if (index < 0).any():
         missing = int((index < 0).sum())
         raise ValueError(f"{missing} (language, verse) cells are missing; the similarity sample must be parallel")
@@ -281,7 +281,9 @@ def _check_against_metrics(result: SimilarityAnalysis, responses, index: np.ndar
     if result.layers is not None:
         pl_lrds, pl_sads = per_layer_lrds_sads(x.reshape(x.shape[0], n_layers, -1), lang, mean)
         mine_l, mine_s = result.per_layer()
-        errors["per_layer"] = float(max(np.abs(pl_lrds.numpy() - mine_l[0]).max(), np.abs(pl_sads.numpy() - mine_s[0]).max()))
+        errors["per_layer"] = float(
+            max(np.abs(pl_lrds.numpy() - mine_l[0]).max(), np.abs(pl_sads.numpy() - mine_s[0]).max())
+        )
     bad = {k: v for k, v in errors.items() if not v <= _CHECK_TOL}
     if bad:
         raise AssertionError(f"bootstrap replicate 0 disagrees with harness.metrics: {bad}")
@@ -289,10 +291,6 @@ def _check_against_metrics(result: SimilarityAnalysis, responses, index: np.ndar
 
 
 # ------------------------------------------------------------------------- permutation tests
-N_PERM = 1000
-PERM_SEED = 0
-
-
 def sads_permutation_null(
     gram: torch.Tensor, pairs: np.ndarray, *, n_perm: int = N_PERM, seed: int = PERM_SEED
 ) -> tuple[float, np.ndarray]:
@@ -307,11 +305,11 @@ def sads_permutation_null(
     G = gram.numpy() if isinstance(gram, torch.Tensor) else np.asarray(gram)
     L, n = G.shape[:2]
     mask = np.asarray(pairs, dtype=bool) & ~np.eye(L, dtype=bool)
-    I, J = np.nonzero(mask)
-    block = G.sum(axis=(1, 3))[I, J]  # [P] all-pairs sums per selected language pair
+    first, second = np.nonzero(mask)  # the two languages of each selected pair
+    block = G.sum(axis=(1, 3))[first, second]  # [P] all-pairs sums per selected language pair
 
     def stat(perm: np.ndarray) -> float:  # perm [L, n]
-        same = G[I[:, None], perm[I], J[:, None], perm[J]].mean(axis=1)  # [P]
+        same = G[first[:, None], perm[first], second[:, None], perm[second]].mean(axis=1)  # [P]
         diff = (block - n * same) / (n * (n - 1))
         return float((same - diff).mean())
 
@@ -322,7 +320,9 @@ def sads_permutation_null(
     return observed, null
 
 
-def lrds_permutation_null(gram: torch.Tensor, *, n_perm: int = N_PERM, seed: int = PERM_SEED) -> tuple[float, np.ndarray]:
+def lrds_permutation_null(
+    gram: torch.Tensor, *, n_perm: int = N_PERM, seed: int = PERM_SEED
+) -> tuple[float, np.ndarray]:
     """LRDS and its null with the language labels shuffled within every verse.
 
     Under the null that language does not matter, the ``L`` translations of a verse are
@@ -348,145 +348,25 @@ def lrds_permutation_null(gram: torch.Tensor, *, n_perm: int = N_PERM, seed: int
     return observed, null
 
 
-def permutation_decision(
-    observed: float,
-    null: np.ndarray,
-    *,
-    statistic: str,
-    n: int,
-    null_description: str,
-    alpha: float = ALPHA,
-    bootstrap: np.ndarray | None = None,
-) -> Decision:
-    """One-sided permutation test ``statistic > null``: p = (1 + #{null ≥ observed}) / (1 + K)."""
-    null = np.asarray(null, dtype=np.float64)
-    tol = 1e-12 * max(1.0, abs(observed))
-    p = float((1 + np.count_nonzero(null >= observed - tol)) / (1 + null.size))
-    detail = {
-        "test": "permutation (Mantel-type)",
-        "null": null_description,
-        "n_permutations": int(null.size),
-        "null_mean": float(null.mean()),
-        "null_sd": float(null.std(ddof=1)),
-        "seed": PERM_SEED,
-    }
-    if bootstrap is not None:
-        boot = np.asarray(bootstrap, dtype=np.float64)[1:]
-        lo, hi = np.quantile(boot, [alpha, 1 - alpha])
-        detail["verse_bootstrap"] = {
-            "ci": [float(lo), float(hi)],
-            "confidence": 1 - 2 * alpha,
-            "n_resamples": int(boot.size),
-            "note": "uncertainty of the mean over a new sample of verses (reported, not the decision)",
-        }
-    sd = detail["null_sd"]
-    decision = Decision(
-        statistic=statistic,
-        value=float(observed),
-        control=detail["null_mean"],
-        effect_size=(observed - detail["null_mean"]) / sd if sd > 0 else None,
-        p_value=p,
-        ci=None,
-        n=int(n),
-        alternative="greater",
-        alpha=alpha,
-        supported=bool(p <= alpha and observed > 0),
-        detail=detail,
-    )
-    word = "holds" if decision.supported else "does not hold"
-    return replace(decision, detail={**decision.detail, "reason": f"{statistic} > 0 {word}: {describe(decision)} ({null_description}, null sd {fmt_number(sd)})"})
-
-
 # ------------------------------------------------------------------------- from Measurements
-_MEMO: dict[tuple, tuple[weakref.ref, Any]] = {}
+def similarity_at(
+    measurements: MeasurementSource, revision: str | None, *, per_layer: bool = True
+) -> SimilarityAnalysis:
+    """:func:`analyse_similarity` on ``measurements.similarity_responses(revision)``, memoised per run.
 
-
-def memo(measure: Any, key: tuple, compute: Callable[[], Any]) -> Any:
-    """Per-Measurements memo for analyses shared by several claims in one run."""
-    full_key = (id(measure), *key)
-    hit = _MEMO.get(full_key)
-    if hit is not None and hit[0]() is measure:
-        return hit[1]
-    value = compute()
-    _MEMO[full_key] = (weakref.ref(measure), value)
-    return value
-
-
-def similarity_at(measure: Any, revision: str | None, *, per_layer: bool = True) -> SimilarityAnalysis:
-    """:func:`analyse_similarity` on ``measure.similarity_responses(revision)``, memoised per run."""
-
-    def compute():
-        responses, language_ids, meaning_ids = measure.similarity_responses(revision)
-        n_layers = measure.model(revision).site.n_layers
-        return analyse_similarity(responses, language_ids, meaning_ids, measure.languages, n_layers, per_layer=per_layer)
-
-    if not per_layer:
-        hit = _MEMO.get((id(measure), "similarity", revision, True))
-        if hit is not None and hit[0]() is measure:
-            return hit[1]
-    return memo(measure, ("similarity", revision, per_layer), compute)
-
-
-# ----------------------------------------------------------------------------------- decisions
-def bootstrap_decision(
-    replicates: np.ndarray,
-    *,
-    statistic: str,
-    n: int,
-    control: float = 0.0,
-    alternative: str = "greater",
-    alpha: float = ALPHA,
-    value: float | None = None,
-    control_value: float | None = None,
-    detail: dict | None = None,
-) -> Decision:
-    """Decide ``statistic > control`` (or ``<``) from bootstrap replicates of the statistic.
-
-    ``replicates[0]`` is the observed value, the rest are resamples. ``ci`` is the percentile
-    interval ``[q_alpha, q_(1-alpha)]``; "greater" is supported when its lower end is above
-    ``control`` (a one-sided test at level alpha), "less" when its upper end is below.
-    ``value``/``control_value`` override what is reported (e.g. late and early values when the
-    statistic is their difference).
+    Without ``per_layer``, an analysis with per-layer replicates already in the memo is returned
+    (its overall values are the same).
     """
-    reps = np.asarray(replicates, dtype=np.float64)
-    observed, boot = float(reps[0]), reps[1:]
-    finite = boot[np.isfinite(boot)]
-    if not math.isfinite(observed) or finite.size < 0.9 * boot.size:
-        lo = hi = float("nan")
-        supported = False
-    else:
-        lo, hi = (float(q) for q in np.quantile(finite, [alpha, 1 - alpha]))
-        supported = lo > control if alternative == "greater" else hi < control
-    share = float(np.mean(finite <= control)) if alternative == "greater" else float(np.mean(finite >= control))
-    sd = float(np.std(finite, ddof=1)) if finite.size > 1 else float("nan")
-    decision = Decision(
-        statistic=statistic,
-        value=observed if value is None else float(value),
-        control=float(control) if control_value is None else float(control_value),
-        effect_size=(observed - control) / sd if sd and math.isfinite(sd) and sd > 0 else None,
-        p_value=None,
-        ci=(lo, hi),
-        n=int(n),
-        alternative=alternative,
-        alpha=alpha,
-        supported=bool(supported),
-        detail={
-            "test": "percentile bootstrap over verses",
-            "observed": observed,
-            "null": float(control),
-            "n_resamples": int(boot.size),
-            "confidence": 1 - 2 * alpha,
-            "boot_share_beyond_null": share,
-            **({"difference": observed} if value is not None or control_value is not None else {}),
-            **(detail or {}),
-        },
-    )
-    if "reason" not in decision.detail:
-        word = "holds" if decision.supported else "does not hold"
-        side = ">" if alternative == "greater" else "<"
-        reason = f"{decision.statistic} {side} {fmt_number(control)} {word}: {describe(decision)}"
-        decision = replace(decision, detail={**decision.detail, "reason": reason})
-    return decision
+    if not per_layer and measurements.memoised(("similarity", revision, True)):
+        per_layer = True
+
+    def compute() -> SimilarityAnalysis:
+        responses, language_ids, meaning_ids = measurements.similarity_responses(revision)
+        n_layers = measurements.loaded_model(revision).site.n_layers
+        languages = measurements.plan.languages
+        return analyse_similarity(responses, language_ids, meaning_ids, languages, n_layers, per_layer=per_layer)
+
+    return measurements.memo(("similarity", revision, per_layer), compute)
 
 
 # ------------------------------------------------------------------------------ checkpoints
@@ -499,12 +379,3 @@ def checkpoint_steps(revisions: Sequence[str | None]) -> list[float]:
     if any(math.isnan(s) for s in steps) or len(set(steps)) != len(steps):
         return [float(i) for i in range(len(revisions))]
     return steps
-
-
-def layer_groups(n_layers: int) -> tuple[list[int], list[int], list[int]]:
-    """First quarter, middle and last quarter of the layers (a quarter is at least one layer)."""
-    q = max(1, n_layers // 4)
-    first = list(range(q))
-    last = list(range(n_layers - q, n_layers))
-    middle = [l for l in range(n_layers) if l not in first and l not in last]
-    return first, middle, last

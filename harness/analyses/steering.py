@@ -26,7 +26,6 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter
-from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -34,9 +33,10 @@ import numpy as np
 import torch
 
 from harness.generation import GenerationConfig
-from harness.profiles import ModelProfile
 from harness.langid import UNKNOWN, detect_language
+from harness.measurement_source import MeasurementSource
 from harness.metrics import topk_units
+from harness.profiles import ModelProfile
 
 SOURCE_LANGUAGES = ("es", "zh", "sw")  # RF §8 and App. E
 CONDITIONS = ("steered", "random_units", "unsteered")
@@ -75,35 +75,39 @@ class SteeringPlan:
         }
 
 
-def steering_plan(measure) -> SteeringPlan:
+def steering_plan(measurements: MeasurementSource) -> SteeringPlan:
     """k, concepts and seeds for this run (``--top-k`` and ``--generation-seeds`` override)."""
-    n_units = measure.model(measure.revision).site.n_units
-    profile = measure.profile
-    fraction = profile.steering_fraction if profile else None
-    if measure.config.k:
-        k, rule = int(measure.config.k), "--top-k"
-    elif fraction:
+    config, profile = measurements.config, measurements.plan.profile
+    n_units = measurements.loaded_model(measurements.plan.revision).site.n_units
+    if config.k:
+        k, rule = int(config.k), "--top-k"
+    elif profile is not None and profile.steering_fraction:
+        fraction = profile.steering_fraction
         k, rule = max(1, round(fraction * n_units)), f"profile {profile.name}: {fraction:.1%} of {n_units} units"
     else:
-        k, rule = measure.top_k(), f"paper's fraction 500/98,304 of {n_units} units"
-    seeds = measure.config.generation_seeds or (profile.generation_seeds if profile else ModelProfile.generation_seeds)
-    concepts = tuple(measure.data.concept_names[:STEERING_CONCEPTS])
+        k, rule = measurements.top_k(), f"paper's fraction 500/98,304 of {n_units} units"
+    seeds = config.generation_seeds or (profile.generation_seeds if profile else ModelProfile.generation_seeds)
+    concepts = tuple(measurements.data.concept_names[:STEERING_CONCEPTS])
     return SteeringPlan(k=k, k_rule=rule, concepts=concepts, seeds_per_concept=int(seeds))
 
 
 # ------------------------------------------------------------------------------ interventions
-def expert_units(measure, revision, lang: str, concept: str, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def expert_units(
+    measurements: MeasurementSource, revision: str | None, lang: str, concept: str, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The top-k experts of ``concept`` in ``lang`` and their median positive responses."""
-    index = measure.data.concept_names.index(concept)
-    units = topk_units(measure.expert_scores(revision, lang)[index], k)
-    values = measure.positive_medians(revision, lang, concept)[units]
+    index = measurements.data.concept_names.index(concept)
+    units = topk_units(measurements.expert_scores(revision, lang)[index], k)
+    values = measurements.positive_medians(revision, lang, concept)[units]
     return units, values
 
 
-def random_units(measure, revision, lang: str, concept: str, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def random_units(
+    measurements: MeasurementSource, revision: str | None, lang: str, concept: str, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``k`` random non-expert units, each with its own median positive response (the control)."""
-    experts, _ = expert_units(measure, revision, lang, concept, k)
-    medians = measure.positive_medians(revision, lang, concept)
+    experts, _ = expert_units(measurements, revision, lang, concept, k)
+    medians = measurements.positive_medians(revision, lang, concept)
     pool = np.setdiff1d(np.arange(medians.numel()), experts.numpy())
     seed = RANDOM_UNITS_SEED + zlib.crc32(f"{lang}/{concept}".encode())
     chosen = np.sort(np.random.default_rng(seed).choice(pool, size=k, replace=False))
@@ -125,33 +129,39 @@ class Generations:
         return [t for texts in self.texts.values() for t in texts]
 
 
-def generate_condition(measure, revision, condition: str, plan: SteeringPlan, source: str | None = None) -> Generations:
+def generate_condition(
+    measurements: MeasurementSource, revision: str | None, condition: str, plan: SteeringPlan, source: str | None = None
+) -> Generations:
     """Generate ``plan.seeds_per_concept`` samples per concept under one condition."""
     if condition not in CONDITIONS:
         raise ValueError(f"condition must be one of {CONDITIONS}, got {condition!r}")
     out = Generations(revision, condition, source)
     s = plan.seeds_per_concept
     if condition == "unsteered":
-        texts = measure.generations(revision, range(len(plan.concepts) * s), config=plan.config)
+        texts = measurements.generations(revision, range(len(plan.concepts) * s), config=plan.config)
         for i, concept in enumerate(plan.concepts):
             out.texts[concept] = texts[i * s : (i + 1) * s]
         return out
     for concept in plan.concepts:
         pick = expert_units if condition == "steered" else random_units
-        units, values = pick(measure, revision, source, concept, plan.k)
-        out.texts[concept] = measure.generations(revision, range(s), units=units, values=values, config=plan.config)
+        units, values = pick(measurements, revision, source, concept, plan.k)
+        texts = measurements.generations(revision, range(s), units=units, values=values, config=plan.config)
+        out.texts[concept] = texts
     return out
 
 
 # ------------------------------------------------------------------------------- languages
-@lru_cache(maxsize=None)
-def _language(text: str) -> str:
-    return detect_language(text)
+def text_language(text: str, measurements: MeasurementSource | None = None) -> str:
+    """``detect_language(text)``, memoised per run in ``measurements`` when given (texts repeat
+    across the steering claims: the unsteered samples and the shared checkpoints)."""
+    if measurements is None:
+        return detect_language(text)
+    return measurements.memo(("language", text), lambda: detect_language(text))
 
 
-def language_counts(texts: Sequence[str]) -> Counter:
-    """Detected language of each text, counted ("unknown" kept)."""
-    return Counter(_language(t) for t in texts)
+def language_counts(texts: Sequence[str], measurements: MeasurementSource | None = None) -> Counter:
+    """Detected language of each text, counted ("unknown" kept); see :func:`text_language`."""
+    return Counter(text_language(t, measurements) for t in texts)
 
 
 def shares(counts: Counter) -> dict[str, float]:

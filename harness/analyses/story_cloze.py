@@ -30,6 +30,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from harness.measurement_source import MeasurementSource
+
 SUBDIR = "xstory_cloze"
 PROMPT_SUFFIX = "The ending in English:"
 _NATIVE_CONTEXT = ("input_sentence_1", "input_sentence_2", "input_sentence_3", "input_sentence_4")
@@ -118,7 +120,8 @@ def absent_reason(data_dir: Path | None, languages: Sequence[str]) -> str | None
         )
     have = available_languages(data_dir)
     if not have:
-        return f"no story files in {Path(data_dir) / SUBDIR} (expected <lang>.jsonl, format: harness/analyses/story_cloze.py)"
+        folder = Path(data_dir) / SUBDIR
+        return f"no story files in {folder} (expected <lang>.jsonl, format: harness/analyses/story_cloze.py)"
     if not any(lang in have for lang in languages):
         return f"story files exist for {', '.join(have)} but none for this run's languages ({', '.join(languages)})"
     return None
@@ -145,8 +148,12 @@ def score(loglikelihood: Callable[[list[str], list[str]], Any], stories: Sequenc
     return np.where(right > wrong, 1.0, np.where(right < wrong, 0.0, 0.5))
 
 
-def scores_at(measure: Any, revision: str | None, stories: Mapping[str, Sequence[Story]]) -> dict[str, np.ndarray]:
+def scores_at(
+    measurements: MeasurementSource, revision: str | None, stories: Mapping[str, Sequence[Story]]
+) -> dict[str, np.ndarray]:
     """Per-language per-story scores of ``revision`` (log-likelihoods cached by Measurements)."""
-    return {
-        lang: score(lambda c, k: measure.loglikelihoods(revision, c, k).numpy(), items) for lang, items in stories.items()
-    }
+
+    def loglikelihood(contexts: list[str], continuations: list[str]) -> np.ndarray:
+        return measurements.loglikelihoods(revision, contexts, continuations).numpy()
+
+    return {lang: score(loglikelihood, items) for lang, items in stories.items()}

@@ -11,8 +11,8 @@ cleaning rules, and ``python -m harness.data.build --help`` to rebuild by hand.
 >>> corpus = training_corpus(("en", "zh"))
 """
 
-from .spec import LANGUAGES, SCRIPTS, SPLITS
 from .clean import VerseKey, clean_verse
+from .spec import LANGUAGES, SCRIPTS, SPLITS
 from .store import MIN_POSITIVES, Concept, EvalData, load_eval_data, training_corpus, training_keys
 
 __all__ = [

@@ -352,7 +352,9 @@ def build(out: Path, *, verses=None, concept_fixture: Path = CONCEPTS_FIXTURE) -
         txt, keyfile = train_files(lang)
         (out / txt).write_text("".join(t + "\n" for t in lines), encoding="utf-8")
         (out / keyfile).write_text("".join(f"{b} {c} {v}\n" for b, c, v in keys), encoding="utf-8")
-        train_stats[lang] = {"verses": len(lines), "characters": sum(map(len, lines)), "dropped": dict(sorted(dropped.items()))}
+        train_stats[lang] = {
+            "verses": len(lines), "characters": sum(map(len, lines)), "dropped": dict(sorted(dropped.items()))
+        }
 
     meta = {
         "format": FORMAT_VERSION,
@@ -360,7 +362,9 @@ def build(out: Path, *, verses=None, concept_fixture: Path = CONCEPTS_FIXTURE) -
             "package": source.PACKAGE,
             "version": source.installed_version(),
             "file": f"{source.PACKAGE}/{source.DB_RESOURCE}",
-            "translations": {lang: {"code": t.code, "name": t.name, "licence": t.licence} for lang, t in source.TRANSLATIONS.items()},
+            "translations": {
+                lang: {"code": t.code, "name": t.name, "licence": t.licence} for lang, t in source.TRANSLATIONS.items()
+            },
         },
         "parameters": {
             "seed": SEED,
@@ -411,7 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even if the cache entry is valid")
     parser.add_argument("--out", type=Path, help="build into this directory instead of the cache")
     parser.add_argument("--write-manifest", action="store_true", help=f"store the file hashes in {MANIFEST_FIXTURE}")
-    parser.add_argument("--check", action="store_true", help=f"exit with status 1 when the files differ from {MANIFEST_FIXTURE}")
+    parser.add_argument(
+        "--check", action="store_true", help=f"exit with status 1 when the files differ from {MANIFEST_FIXTURE}"
+    )
     args = parser.parse_args(argv)
 
     from . import store
@@ -433,7 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - t0
     meta = json.loads((where / "meta.json").read_text(encoding="utf-8"))
     print(f"data in {where} ({seconds:.1f} s), data_hash {manifest['data_hash']}")
-    print(f"aligned NT verses: {meta['aligned_nt_verses']}; splits: {meta['split_sizes']}; concepts: {len(meta['concepts'])}")
+    print(
+        f"aligned NT verses: {meta['aligned_nt_verses']}; splits: {meta['split_sizes']}; "
+        f"concepts: {len(meta['concepts'])}"
+    )
     for lang in LANGUAGES:
         a, t = meta["alignment"][lang], meta["training"][lang]
         print(f"  {lang}: NT kept {a['kept']:5d}   training {t['verses']:6d} verses {t['characters']:9d} chars")

@@ -18,16 +18,17 @@ en  backtick used as apostrophe -> ``'``; ``[word]`` (words supplied by the tran
     Musician.``) cut; placeholder ``dummy verses inserted by amos`` -> empty.
 es  U+00AD (a mis-encoded ``¡``) -> ``¡``; a verse-initial word in capitals (``LIBRO de``, the
     chapter-initial small caps; RV1909 has no other all-capital words) -> capitalised (``Libro de``).
-pt  the same for verse 1 only (elsewhere a verse may start with ``SENHOR``, the LORD); a bare verse number inside a NT verse (``... 24 Depois
-    ...``, a merged verse) is removed and the verse flagged ``merged``.
+pt  the same for verse 1 only (elsewhere a verse may start with ``SENHOR``, the LORD); a bare verse
+    number inside a NT verse (``... 24 Depois ...``, a merged verse) is removed and the verse
+    flagged ``merged``.
 de  ``(MISSING) [KJV: ...] From Schlachter: X`` -> ``X`` (flagged ``substituted``); ``[word]``
     (supplied words) -> ``word``; stars ``*`` (section marks in Psalm 119) removed.
 ru  ``(ADDED FROM KJV: english => russian)`` -> ``russian``.
 zh  full-width parenthesised translator notes (``（“...”原文作...）``, ``（有些抄本有第17节 ...）``)
     with their nested ``〔〕﹝﹞`` brackets removed; spaces next to CJK characters or full-width
     punctuation removed (the source puts one after every full-width mark and before ``神``).
-ar  runs of ``*`` removed; subscriptions after an epistle's last verse (``آمين. كتبت الى ...``) cut; the merged-verse construct ``( [ (III John 1:15) ) ... ]`` removed and
-    flagged ``merged``.
+ar  runs of ``*`` removed; subscriptions after an epistle's last verse (``آمين. كتبت الى ...``) cut;
+    the merged-verse construct ``( [ (III John 1:15) ) ... ]`` removed and flagged ``merged``.
 hi  scripture references in parentheses ``(उत्प. 22:9)`` removed; glossary stars ``*`` removed;
     ``[...]`` brackets removed (text kept); ZWJ (U+200D) removed; a space restored after ``, ; : ! ?
     ।`` glued to the next word (line joins of poetry).

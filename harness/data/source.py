@@ -31,7 +31,9 @@ TRANSLATIONS: dict[str, Translation] = {
         Translation("es", "v", "Reina-Valera 1909", "public domain"),
         Translation("fr", "l", "Louis Segond 1910", "public domain"),
         Translation("pt", "a", "Almeida Revista e Corrigida (edition unknown)", "unknown"),
-        Translation("de", "e", "Elberfelder 1932 (two verses from Schlachter)", "public domain; Schlachter verses unknown"),
+        Translation(
+            "de", "e", "Elberfelder 1932 (two verses from Schlachter)", "public domain; Schlachter verses unknown"
+        ),
         Translation("ru", "r", "Synodal Translation 1876", "public domain"),
         Translation("zh", "c", "Chinese New Version (simplified), identified from the text", "unknown"),
         Translation("ar", "y", "Smith-Van Dyke 1865", "public domain"),

@@ -39,8 +39,8 @@ def data_hash_of(files: dict[str, str]) -> str:
 
 def build_id() -> str:
     """Identifies the inputs of a build: package version, database size, code and concept list."""
-    from . import source
     from ..errors import HarnessError
+    from . import source
 
     digest = [f"format={FORMAT_VERSION}", f"{source.PACKAGE}={source.installed_version()}"]
     try:

@@ -102,7 +102,11 @@ def ensure_entry(names, *, rebuild: bool = False) -> tuple[Path, dict]:
         if manifest is None or not _files_ok(entry, manifest, names):  # pragma: no cover
             raise RuntimeError(f"data build in {entry} did not verify")
         expected = _spec.expected_manifest()
-        if expected and expected.get("package") == manifest["package"] and expected.get("data_hash") != manifest["data_hash"]:
+        if (
+            expected
+            and expected.get("package") == manifest["package"]
+            and expected.get("data_hash") != manifest["data_hash"]
+        ):
             log.warning(
                 "built data differ from %s (data_hash %s, expected %s)",
                 _spec.MANIFEST_FIXTURE, manifest["data_hash"], expected.get("data_hash"),

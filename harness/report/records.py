@@ -72,7 +72,9 @@ class ClaimRecord:
         return to_jsonable(asdict(self))
 
 
-def write_claims_json(path: Path, *, model: str, checkpoints: list[str], provenance: dict, records: list[ClaimRecord]) -> None:
+def write_claims_json(
+    path: Path, *, model: str, checkpoints: list[str], provenance: dict, records: list[ClaimRecord]
+) -> None:
     payload = {
         "model": model,
         "checkpoints": list(checkpoints),

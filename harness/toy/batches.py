@@ -48,13 +48,19 @@ def data_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(1_000_003 * (seed + 1))
 
 
+def _verse_counts(corpus: Mapping[str, Sequence[str]], languages: Sequence[str]) -> torch.Tensor:
+    """Verses per language (float64), refusing a language with none."""
+    counts = torch.tensor([len(corpus[lang]) for lang in languages], dtype=torch.float64)
+    if (counts == 0).any():
+        empty = [lang for lang, n in zip(languages, counts.tolist()) if n == 0]
+        raise ValueError(f"toy training corpus has no verses for {', '.join(empty)}")
+    return counts
+
+
 def draw_windows(corpus: Mapping[str, Sequence[str]], recipe: ToyRecipe, tokenizer, seed: int) -> Windows:
     n_rows = recipe.steps * recipe.batch_size
     need = recipe.seq_len - 1
-    counts = torch.tensor([len(corpus[lang]) for lang in recipe.languages], dtype=torch.float64)
-    if (counts == 0).any():
-        empty = [lang for lang, n in zip(recipe.languages, counts.tolist()) if n == 0]
-        raise ValueError(f"toy training corpus has no verses for {', '.join(empty)}")
+    counts = _verse_counts(corpus, recipe.languages)
     gen = data_generator(seed)
     weights = torch.tensor(recipe.language_weights, dtype=torch.float64)
     langs = torch.multinomial(weights, n_rows, replacement=True, generator=gen)

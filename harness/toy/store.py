@@ -112,7 +112,11 @@ def _default_corpus(languages: Sequence[str]) -> tuple[dict[str, list[str]], str
 
     corpus = training_corpus(languages)  # builds or verifies the data entry
     entry = entry_dir()
-    key = (tuple(languages), str(entry), _signature(entry, ["manifest.json", *(train_files(lang)[0] for lang in languages)]))
+    key = (
+        tuple(languages),
+        str(entry),
+        _signature(entry, ["manifest.json", *(train_files(lang)[0] for lang in languages)]),
+    )
     with _LOCK:
         data_hash = _DATA_HASHES.get(key) if key[2] else None
     if data_hash is None:

@@ -212,7 +212,9 @@ def _train_into(root: Path, recipe: ToyRecipe, seed: int, progress: bool, corpus
                 if not math.isfinite(value):
                     raise FloatingPointError(f"toy training diverged: loss {value} at step {step}")
                 dt = time.perf_counter() - t
-                log.append({"step": step, "loss": round(value, 5), "lr": lr, "tokens_per_s": round(tokens_per_step / dt, 1)})
+                log.append(
+                    {"step": step, "loss": round(value, 5), "lr": lr, "tokens_per_s": round(tokens_per_step / dt, 1)}
+                )
                 bar.update(1)
                 if step % 16 == 0 or step == recipe.steps:
                     bar.set_postfix(loss=f"{value:.3f}", refresh=False)

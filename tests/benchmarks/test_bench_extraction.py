@@ -63,7 +63,9 @@ MAX_OVERHEAD = 0.10
 ROUNDS = 21
 ATTEMPTS = 3
 
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: GPU benchmarks run only where one exists")
+CUDA = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device: GPU benchmarks run only where one exists"
+)
 
 
 def _random_bloom(shape: dict, tokenizer, seed: int = 0) -> torch.nn.Module:
@@ -71,7 +73,10 @@ def _random_bloom(shape: dict, tokenizer, seed: int = 0) -> torch.nn.Module:
     from transformers import BloomConfig, BloomForCausalLM
 
     config = BloomConfig(
-        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, **shape
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **shape,
     )
     with torch.device("meta"):
         model = BloomForCausalLM(config)
@@ -93,7 +98,9 @@ def _loaded(model, tokenizer, label: str, device="cpu", dtype=torch.float32) -> 
         model = copy.deepcopy(model)  # leave the shared CPU fp32 model as it is
     model = model.to(device=device, dtype=dtype)
     source = Source("random weights", None, "test tokenizer", None, True)
-    return LoadedModel(label, None, source, model, tokenizer, neuron_site(model), "random", torch.device(device), dtype, None)
+    return LoadedModel(
+        label, None, source, model, tokenizer, neuron_site(model), "random", torch.device(device), dtype, None
+    )
 
 
 def _texts(n: int, seed: int = 0, max_sentences: int = 5) -> list[str]:
@@ -188,12 +195,12 @@ def test_extraction_overhead_against_a_plain_forward(benchmark, tokenizer, toy_m
     @torch.inference_mode()
     def full_forward():
         for input_ids, mask in batches:
-            lm.model(input_ids=input_ids, attention_mask=mask, use_cache=False)
+            lm.module(input_ids=input_ids, attention_mask=mask, use_cache=False)
 
     @torch.inference_mode()
     def backbone_forward():
         for input_ids, mask in batches:
-            lm.model.transformer(input_ids=input_ids, attention_mask=mask, use_cache=False)
+            lm.module.transformer(input_ids=input_ids, attention_mask=mask, use_cache=False)
 
     def extract():
         return pooled_responses(lm, texts, batch_size=batch_size, max_length=max_length, progress=False)
@@ -225,7 +232,9 @@ def test_extraction_overhead_against_a_plain_forward(benchmark, tokenizer, toy_m
         overhead_vs_backbone_forward_pct=round(100 * overhead, 2),
         overhead_all_attempts_pct=[round(100 * (_median_ratio(a["user"]) - 1), 2) for a in attempts],
         overhead_user_plus_system_pct=round(100 * (_median_ratio(measured["total"]) - 1), 2),
-        system_share_of_backbone_forward=round(1 - median(measured["user"][0]) / max(median(measured["total"][0]), 1e-9), 3),
+        system_share_of_backbone_forward=round(
+            1 - median(measured["user"][0]) / max(median(measured["total"][0]), 1e-9), 3
+        ),
         ratio_vs_full_forward=round(vs_full, 3),
         backbone_forward_user_s=round(median(measured["user"][0]), 4),
         extract_user_s=round(median(measured["user"][1]), 4),
@@ -279,7 +288,9 @@ def _throughput(benchmark, lm, texts, *, batch_size, max_length, rounds, label):
         durations.append(time.perf_counter() - start)
         return result
 
-    result = benchmark.pedantic(extract, rounds=rounds, iterations=1, warmup_rounds=1 if lm.device.type == "cuda" else 0)
+    result = benchmark.pedantic(
+        extract, rounds=rounds, iterations=1, warmup_rounds=1 if lm.device.type == "cuda" else 0
+    )
     assert result.max.shape == (len(texts), lm.site.n_units)
     assert torch.isfinite(result.max).all() and torch.isfinite(result.mean).all()
     # the timed rounds (also with --benchmark-disable, where pytest-benchmark keeps no statistics)
@@ -300,7 +311,10 @@ def _throughput(benchmark, lm, texts, *, batch_size, max_length, rounds, label):
 
 def test_extraction_throughput_toy_shape_cpu(benchmark, tokenizer, toy_model, one_thread):
     lm = _loaded(toy_model, tokenizer, "toy-shape")
-    _throughput(benchmark, lm, _texts(96, max_sentences=3), batch_size=32, max_length=128, rounds=3, label="BLOOM toy shape, random weights")
+    _throughput(
+        benchmark, lm, _texts(96, max_sentences=3), batch_size=32, max_length=128, rounds=3,
+        label="BLOOM toy shape, random weights",
+    )
 
 
 def test_extraction_throughput_bloom_560m_shape_cpu(benchmark, tokenizer, bloom_560m_shape, one_thread):
@@ -320,8 +334,8 @@ def test_extraction_throughput_bloom_560m_shape_cpu(benchmark, tokenizer, bloom_
         return time.perf_counter() - start
 
     benchmark.extra_info.update(
-        backbone_forward_s=round(forward(lm.model.transformer), 3),
-        full_forward_s=round(forward(lm.model), 3),
+        backbone_forward_s=round(forward(lm.module.transformer), 3),
+        full_forward_s=round(forward(lm.module), 3),
         extract_s=round(seconds, 3),
     )
 
@@ -335,7 +349,9 @@ def test_extraction_throughput_toy_shape_cuda(benchmark, tokenizer, toy_model):
 @CUDA
 def test_extraction_throughput_bloom_560m_shape_cuda(benchmark, tokenizer, bloom_560m_shape):
     lm = _loaded(bloom_560m_shape, tokenizer, "bloom-560m shape", device="cuda", dtype=torch.bfloat16)
-    _throughput(benchmark, lm, _texts(256), batch_size=32, max_length=128, rounds=3, label="BLOOM bloom-560m shape, bf16")
+    _throughput(
+        benchmark, lm, _texts(256), batch_size=32, max_length=128, rounds=3, label="BLOOM bloom-560m shape, bf16"
+    )
 
 
 @CUDA
@@ -348,7 +364,7 @@ def test_extraction_overhead_cuda(benchmark, tokenizer, toy_model):
     @torch.inference_mode()
     def backbone_forward():
         for input_ids, mask in batches:
-            lm.model.transformer(input_ids=input_ids, attention_mask=mask, use_cache=False)
+            lm.module.transformer(input_ids=input_ids, attention_mask=mask, use_cache=False)
         _synchronize(lm.device)
 
     def extract():
@@ -364,6 +380,8 @@ def test_extraction_overhead_cuda(benchmark, tokenizer, toy_model):
         middle = time.perf_counter()
         extract()
         ratios.append((time.perf_counter() - middle) / (middle - start))
-    benchmark.extra_info.update(overhead_vs_backbone_forward_pct=round(100 * (statistics.median(ratios) - 1), 2), tokens=n_tokens)
+    benchmark.extra_info.update(
+        overhead_vs_backbone_forward_pct=round(100 * (statistics.median(ratios) - 1), 2), tokens=n_tokens
+    )
     benchmark.pedantic(extract, rounds=3, iterations=1)
     assert statistics.median(ratios) > 0

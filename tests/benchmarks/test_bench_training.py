@@ -2,8 +2,9 @@
 
 The toy is trained on first use inside the CI budget, so its tokens/s is what decides whether the
 budget holds. Both configurations run the same training step (``harness.toy.train.train_step``:
-forward, loss, backward, clipping if set, fused AdamW) on random tokens. The baseline is the configuration of ``../shared/TOY-NOTES.md`` (hidden 160, vocabulary
-8,000, sequences of 128, BLOOM's own GELU module, no clipping; ~4,300 tokens/s on 2 cores there).
+forward, loss, backward, clipping if set, fused AdamW) on random tokens. The baseline is the
+configuration of ``../shared/TOY-NOTES.md`` (hidden 160, vocabulary 8,000, sequences of 128,
+BLOOM's own GELU module, no clipping; ~4,300 tokens/s on 2 cores there).
 The two are timed on one thread in alternating rounds, so that load from other processes hits both
 alike, and the median of the per-round ratios is asserted; then pytest-benchmark times the recipe
 with its own thread count (the throughput the first-use training gets). Numbers go into
@@ -98,13 +99,17 @@ def test_training_throughput(benchmark):
         {
             "tokens_per_s": round(tokens_per_s, 1) if tokens_per_s else None,
             "threads": recipe.threads,
-            "projected_training_s": round(recipe.steps * ours.tokens_per_step / tokens_per_s, 1) if tokens_per_s else None,
+            "projected_training_s": (
+                round(recipe.steps * ours.tokens_per_step / tokens_per_s, 1) if tokens_per_s else None
+            ),
             "tokens_per_s_1_thread": round(statistics.median(ours_tps), 1),
             "baseline_tokens_per_s_1_thread": round(statistics.median(base_tps), 1),
             "speedup_per_token": round(speedup, 3),
             "tokens_per_step": ours.tokens_per_step,
             "recipe_steps": recipe.steps,
-            "recipe": {k: getattr(recipe, k) for k in ("hidden_size", "n_layer", "vocab_size", "seq_len", "batch_size")},
+            "recipe": {
+                k: getattr(recipe, k) for k in ("hidden_size", "n_layer", "vocab_size", "seq_len", "batch_size")
+            },
         }
     )
     assert speedup > MIN_SPEEDUP, (

@@ -52,7 +52,9 @@ def build_tokenizer(texts: Sequence[str], path: Path, vocab_size: int = VOCAB):
         show_progress=False,
     )
     tok.train_from_iterator(list(texts), trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
     fast.save_pretrained(path)
     return fast
 

@@ -181,7 +181,8 @@ def test_bootstrap_replicates_match_the_metrics(sample):
     assert sim.metrics_check["max_abs_difference"] < 1e-10
     # replicate 3 equals the metrics on the resampled rows (copies of a verse share its meaning)
     W = bootstrap_weights(sim.n_meanings, 50, 0)
-    rows = [l * sim.n_meanings + m for l in range(len(P.LANGUAGES)) for m in range(sim.n_meanings) for _ in range(int(W[3, m]))]
+    n = sim.n_meanings
+    rows = [lang * n + m for lang in range(len(P.LANGUAGES)) for m in range(n) for _ in range(int(W[3, m]))]
     S = similarity_matrix(activation_vectors(pooled[rows]))
     assert sim.lrds[3] == pytest.approx(lrds(S, lang[rows], meaning[rows]), abs=1e-9)
     assert sim.sads[3] == pytest.approx(sads(S, lang[rows], meaning[rows]), abs=1e-9)
@@ -207,7 +208,8 @@ def test_permutation_tests_observe_the_metrics_and_null_is_centred(sample):
 # ------------------------------------------------------------------------------ story cloze
 def _write(path: Path, lines: list) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join((json.dumps(x, ensure_ascii=False) if not isinstance(x, str) else x) + "\n" for x in lines), encoding="utf-8")
+    text = "".join((json.dumps(x, ensure_ascii=False) if not isinstance(x, str) else x) + "\n" for x in lines)
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -224,7 +226,8 @@ def test_story_cloze_loader_formats_and_errors(tmp_path):
     assert first.label == 0 and first.endings == ("Good end.", "Bad end.")
     assert second.context == "A. B. C. D." and second.label == 1
     contexts, continuations = prompt_pairs(stories["es"])
-    assert contexts[0] == "Uno. Dos. Tres. Cuatro. The ending in English:" and continuations[:2] == [" Good end.", " Bad end."]
+    assert contexts[0] == "Uno. Dos. Tres. Cuatro. The ending in English:"
+    assert continuations[:2] == [" Good end.", " Bad end."]
     assert absent_reason(None, ["es"]).startswith("LF-8 needs XStoryCloze-style data")
     assert "none for this run's languages" in absent_reason(tmp_path, ["fr"])
     assert absent_reason(tmp_path, ["es"]) is None
@@ -243,14 +246,16 @@ def test_continuation_loglikelihood_matches_a_direct_computation(lm):
     from harness.loglikelihood import continuation_loglikelihoods
 
     contexts = [P.texts("latin", [[1, 2, 3]])[0], P.texts("greek", [[4, 5, 6, 7, 8, 9]])[0], ""]
-    continuations = [" " + P.word("latin", 5), " " + " ".join(P.word("cyrillic", j) for j in (1, 2)), " " + P.word("hebrew", 3)]
+    continuations = [
+        " " + P.word("latin", 5), " " + " ".join(P.word("cyrillic", j) for j in (1, 2)), " " + P.word("hebrew", 3)
+    ]
     got = continuation_loglikelihoods(lm, contexts, continuations, batch_size=2)
     for i, (c, k) in enumerate(zip(contexts, continuations)):
         ctx = lm.tokenizer(c, add_special_tokens=False)["input_ids"] or [lm.prompt_token_id()]
         cont = lm.tokenizer(k, add_special_tokens=False)["input_ids"]
         ids = torch.tensor([ctx + cont])
         with torch.no_grad():
-            logp = torch.log_softmax(lm.model(input_ids=ids).logits[0].double(), dim=-1)
+            logp = torch.log_softmax(lm.module(input_ids=ids).logits[0].double(), dim=-1)
         want = sum(float(logp[len(ctx) - 1 + t, tok]) for t, tok in enumerate(cont))
         assert float(got[i]) == pytest.approx(want, abs=1e-4)
 

@@ -16,7 +16,8 @@ def scores():
     rng = np.random.default_rng(0)
     shared = rng.random((5, 240))  # 5 concepts, 240 units (4 layers × 60)
     ap = np.stack([shared + 0.5 * rng.random((5, 240)) for _ in range(3)])  # 3 languages
-    return experts.ExpertScores("step1", ("en", "es", "zh"), tuple(f"c{i}" for i in range(5)), torch.from_numpy(ap), 4, 60)
+    concepts = tuple(f"c{i}" for i in range(5))
+    return experts.ExpertScores("step1", ("en", "es", "zh"), concepts, torch.from_numpy(ap), 4, 60)
 
 
 def test_alignment_is_pearson_per_concept_and_pair(scores):
@@ -26,7 +27,8 @@ def test_alignment_is_pearson_per_concept_and_pair(scores):
         for c in range(5):
             assert al.matched[c, p] == pytest.approx(sps.pearsonr(ap[i, c], ap[j, c])[0], abs=1e-10)
         # the control: Fisher-z mean over the other concepts, both directions
-        others = [sps.pearsonr(ap[i, 0], ap[j, b])[0] for b in range(1, 5)] + [sps.pearsonr(ap[i, b], ap[j, 0])[0] for b in range(1, 5)]
+        others = [sps.pearsonr(ap[i, 0], ap[j, b])[0] for b in range(1, 5)]
+        others += [sps.pearsonr(ap[i, b], ap[j, 0])[0] for b in range(1, 5)]
         assert al.mismatched[0, p] == pytest.approx(np.tanh(np.mean(np.arctanh(others))), abs=1e-10)
     assert np.all(al.matched > al.mismatched)  # the planted shared component is concept-specific
 
@@ -37,7 +39,8 @@ def test_mutual_information_is_knn_mi_per_concept_and_pair(scores):
     assert mi.shape == (5, 3)
     for p, (i, j) in enumerate(scores.pairs):
         for c in (0, 4):
-            assert mi[c, p] == pytest.approx(mutual_info_knn(ap[i, c], ap[j, c], n_neighbors=3, random_state=0), abs=1e-12)
+            want = mutual_info_knn(ap[i, c], ap[j, c], n_neighbors=3, random_state=0)
+            assert mi[c, p] == pytest.approx(want, abs=1e-12)
 
 
 def test_layer_distribution_counts_the_top_k_by_layer(scores):

@@ -54,8 +54,10 @@ def models(tmp_path_factory, data):
     return {"base": base, "planted": planted, "tokens": tokens}
 
 
-def _measure(path, tmp_path_factory) -> Measurements:
-    config = RunConfig(model=str(path), languages=LANGUAGES, device="cpu", dtype="float32", progress=False, use_cache=False)
+def _measurements(path, tmp_path_factory) -> Measurements:
+    config = RunConfig(
+        model=str(path), languages=LANGUAGES, device="cpu", dtype="float32", progress=False, use_cache=False
+    )
     return Measurements(config, cache=MeasurementCache(root=tmp_path_factory.mktemp("mcache"), enabled=False))
 
 
@@ -72,9 +74,9 @@ def single_thread():
 def analysed(models, tmp_path_factory, single_thread):
     out = {}
     for name in ("planted", "base"):
-        measure = _measure(models[name], tmp_path_factory)
-        scores = experts.expert_scores(measure, None)
-        k = measure.top_k()
+        measurements = _measurements(models[name], tmp_path_factory)
+        scores = experts.expert_scores(measurements, None)
+        k = measurements.top_k()
         out[name] = {
             "k": k,
             "scores": scores,
@@ -108,7 +110,9 @@ def test_planted_experts_are_in_every_languages_top_k(analysed, record_property)
     found = {lang: sorted(set(result["top"][i, c].tolist()) & set(PLANTED_UNITS)) for i, lang in enumerate(LANGUAGES)}
     record_property("planted_found", found)
     for lang, units in found.items():
-        assert units == sorted(PLANTED_UNITS), f"{lang}: top-{result['k']} of {CONCEPT} holds {units} of the planted {PLANTED_UNITS}"
+        assert units == sorted(PLANTED_UNITS), (
+            f"{lang}: top-{result['k']} of {CONCEPT} holds {units} of the planted {PLANTED_UNITS}"
+        )
     ap = result["scores"].ap[:, c, list(PLANTED_UNITS)]
     assert float(ap.min()) > 0.8, f"planted units' AP {ap.tolist()}"
 
@@ -118,10 +122,11 @@ def test_planted_overlap_is_reported_and_exceeds_controls(analysed, record_prope
     ov, c = result["overlap"], _concept(result["scores"])
     k = result["k"]
     per_pair = ov.matched[c]
-    record_property("planted_overlap", {"pairs": [f"{LANGUAGES[i]}-{LANGUAGES[j]}" for i, j in ov.pairs], "overlap": per_pair.tolist(),
+    pairs = [f"{LANGUAGES[i]}-{LANGUAGES[j]}" for i, j in ov.pairs]
+    record_property("planted_overlap", {"pairs": pairs, "overlap": per_pair.tolist(),
                                         "mismatched": ov.mismatched[c].tolist(), "chance": ov.chance, "k": k})
-    print(f"\nplanted overlap of {CONCEPT!r} (k={k}): " + ", ".join(
-        f"{LANGUAGES[i]}-{LANGUAGES[j]} {v:.2f}" for (i, j), v in zip(ov.pairs, per_pair)) + f"; chance {ov.chance:.4f}")
+    print(f"\nplanted overlap of {CONCEPT!r} (k={k}): "
+          + ", ".join(f"{pair} {v:.2f}" for pair, v in zip(pairs, per_pair)) + f"; chance {ov.chance:.4f}")
     assert np.all(per_pair >= N_PLANTED / k - 1e-12), f"overlap per pair {per_pair} < planted {N_PLANTED}/{k}"
     assert np.all(per_pair > ov.mismatched[c]), "planted overlap must exceed the mismatched-concept control"
     assert np.all(per_pair > 10 * ov.chance)
@@ -135,7 +140,9 @@ def test_without_planting_the_units_are_not_experts(analysed):
     c = _concept(base["scores"])
     for i, lang in enumerate(LANGUAGES):
         hit = set(base["top"][i, c].tolist()) & set(PLANTED_UNITS)
-        assert len(hit) <= 1, f"{lang}: unplanted model has {sorted(hit)} of the planted units among {CONCEPT}'s top-{base['k']}"
+        assert len(hit) <= 1, (
+            f"{lang}: unplanted model has {sorted(hit)} of the planted units among {CONCEPT}'s top-{base['k']}"
+        )
     planted_overlap = analysed["planted"]["overlap"].matched[_concept(analysed["planted"]["scores"])].mean()
     base_overlap = base["overlap"].matched[c].mean()
     assert base_overlap < N_PLANTED / base["k"] - 1e-9 < planted_overlap, (base_overlap, planted_overlap)
@@ -146,7 +153,8 @@ def test_alignment_gain_is_specific_to_the_planted_concept(analysed):
     planted, base = analysed["planted"]["alignment"], analysed["base"]["alignment"]
     c = _concept(analysed["planted"]["scores"])
     gain = planted.per_concept - base.per_concept
-    assert int(np.argmax(gain)) == c, f"largest alignment gain for {analysed['planted']['scores'].concepts[int(np.argmax(gain))]}"
+    top = int(np.argmax(gain))
+    assert top == c, f"largest alignment gain for {analysed['planted']['scores'].concepts[top]}"
     assert planted.per_concept[c] > planted.per_concept_mismatched[c]
 
 

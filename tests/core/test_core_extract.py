@@ -22,7 +22,7 @@ def test_pooled_responses_equal_brute_force(lm, arch):
     got = pooled_responses(lm, SENTENCES, batch_size=5, progress=False)
     assert got.max.shape == got.mean.shape == (len(SENTENCES), lm.site.n_units)
     for row, ids in enumerate(_ids(lm, SENTENCES)):
-        full = neurons_by_definition(lm.model, arch, ids)  # [layers, tokens, units]
+        full = neurons_by_definition(lm.module, arch, ids)  # [layers, tokens, units]
         assert full.shape[1] == len(ids)
         expected_max = full.amax(dim=1).reshape(-1)
         expected_mean = full.mean(dim=1).reshape(-1)
@@ -76,7 +76,7 @@ def test_long_texts_are_truncated_with_a_warning(load_tiny):
     with pytest.warns(UserWarning, match="truncated"):
         got = pooled_responses(lm, [long_text, SENTENCES[0]], max_length=10, progress=False)
     ids = _ids(lm, [long_text])[0][:10]
-    full = neurons_by_definition(lm.model, arch, ids)
+    full = neurons_by_definition(lm.module, arch, ids)
     assert int(got.n_tokens[0]) == 10
     torch.testing.assert_close(got.max[0], full.amax(dim=1).reshape(-1), atol=ATOL, rtol=0)
 
@@ -116,7 +116,7 @@ def test_recorded_responses_see_the_intervention(lm):
 def test_non_finite_activations_are_refused(fresh_tiny):
     lm = fresh_tiny("bloom")
     with torch.no_grad():
-        lm.model.transformer.h[1].mlp.dense_h_to_4h.weight[0, 0] = float("nan")
+        lm.module.transformer.h[1].mlp.dense_h_to_4h.weight[0, 0] = float("nan")
     with pytest.raises(NonFiniteActivationError, match="NaN"):
         pooled_responses(lm, SENTENCES[:3], progress=False)
     with pytest.raises(NonFiniteActivationError):
@@ -130,8 +130,8 @@ def test_hidden_states_shapes_and_positions(lm):
     texts = SENTENCES[:7]
     lengths = [len(i) for i in _ids(lm, texts)]
     states, positions = hidden_states_at(lm, texts, seed=3, batch_size=3, progress=False)
-    hidden = lm.model.config.hidden_size
-    assert states.shape == (lm.model.config.num_hidden_layers + 1, len(texts), hidden)
+    hidden = lm.module.config.hidden_size
+    assert states.shape == (lm.module.config.num_hidden_layers + 1, len(texts), hidden)
     assert positions.shape == (len(texts),)
     assert all(0 <= p < n for p, n in zip(positions, lengths))
     again, positions_again = hidden_states_at(lm, texts, seed=3, batch_size=7, progress=False)
@@ -148,7 +148,7 @@ def test_hidden_state_at_p_equals_running_the_prefix(lm):
     positions = [min(len(i) - 1, k * 2) for k, i in enumerate(ids)]
     states, _ = hidden_states_at(lm, texts, positions=positions, batch_size=4, progress=False)
     for row, (seq, p) in enumerate(zip(ids, positions)):
-        out = lm.model(input_ids=torch.tensor([seq[: p + 1]]), output_hidden_states=True, use_cache=False)
+        out = lm.module(input_ids=torch.tensor([seq[: p + 1]]), output_hidden_states=True, use_cache=False)
         expected = torch.stack([h[0, -1] for h in out.hidden_states]).float()
         torch.testing.assert_close(states[:, row], expected, atol=ATOL, rtol=0)
 
@@ -199,11 +199,11 @@ def test_pooling_runs_after_the_bos_and_leaves_it_out(bos_lm):
     bos = bos_lm.tokenizer.bos_token_id
     got = pooled_responses(bos_lm, SENTENCES[:6], batch_size=4, progress=False)
     for row, ids in enumerate(_ids(bos_lm, SENTENCES[:6])):
-        full = neurons_by_definition(bos_lm.model, "llama", [bos] + ids)[:, 1:]  # the text's tokens, seen after <s>
+        full = neurons_by_definition(bos_lm.module, "llama", [bos] + ids)[:, 1:]  # the text's tokens, seen after <s>
         torch.testing.assert_close(got.max[row], full.amax(dim=1).reshape(-1), atol=ATOL, rtol=0)
         torch.testing.assert_close(got.mean[row], full.mean(dim=1).reshape(-1), atol=ATOL, rtol=0)
         assert int(got.n_tokens[row]) == len(ids)
-    without = neurons_by_definition(bos_lm.model, "llama", _ids(bos_lm, SENTENCES[:1])[0])
+    without = neurons_by_definition(bos_lm.module, "llama", _ids(bos_lm, SENTENCES[:1])[0])
     assert not torch.allclose(got.mean[0], without.mean(dim=1).reshape(-1), atol=1e-3)  # the BOS matters
 
 
@@ -213,8 +213,9 @@ def test_probe_positions_index_the_text_after_the_bos(bos_lm):
     texts = SENTENCES[:5]
     states, positions = hidden_states_at(bos_lm, texts, seed=2, batch_size=2, progress=False)
     for row, (seq, p) in enumerate(zip(_ids(bos_lm, texts), positions)):
-        out = bos_lm.model(input_ids=torch.tensor([[bos] + seq[: p + 1]]), output_hidden_states=True, use_cache=False)
-        torch.testing.assert_close(states[:, row], torch.stack([h[0, -1] for h in out.hidden_states]).float(), atol=ATOL, rtol=0)
+        out = bos_lm.module(input_ids=torch.tensor([[bos] + seq[: p + 1]]), output_hidden_states=True, use_cache=False)
+        want = torch.stack([h[0, -1] for h in out.hidden_states]).float()
+        torch.testing.assert_close(states[:, row], want, atol=ATOL, rtol=0)
 
 
 @torch.inference_mode()
@@ -228,6 +229,6 @@ def test_continuation_loglikelihood_is_scored_after_the_bos(bos_lm):
         ctx = bos_lm.tokenizer(c, add_special_tokens=False)["input_ids"] if c else []
         cont = bos_lm.tokenizer(k, add_special_tokens=False)["input_ids"]
         ids = torch.tensor([[bos] + ctx + cont])
-        logp = torch.log_softmax(bos_lm.model(input_ids=ids).logits[0, :-1].double(), dim=-1)
+        logp = torch.log_softmax(bos_lm.module(input_ids=ids).logits[0, :-1].double(), dim=-1)
         expected = sum(float(logp[1 + len(ctx) + t - 1, tok]) for t, tok in enumerate(cont))
         assert float(got[i]) == pytest.approx(expected, abs=1e-4)

@@ -36,8 +36,8 @@ def test_an_intervention_steers_generation(load_tiny):
     plain = generate(lm, SEEDS, config=CONFIG, progress=False)
     units = torch.arange(lm.site.units_per_layer, lm.site.n_units, 2)  # half of the last layer
     steered = generate(
-        lm, SEEDS, config=CONFIG, interventions=Intervention(units, values=torch.full_like(units, 8.0, dtype=torch.float)),
-        progress=False,
+        lm, SEEDS, config=CONFIG,
+        interventions=Intervention(units, values=torch.full_like(units, 8.0, dtype=torch.float)), progress=False,
     )
     assert steered != plain
 
@@ -50,7 +50,7 @@ def test_steering_acts_only_through_its_units(fresh_tiny, arch):
     units = torch.cat([torch.arange(0, site.units_per_layer, 2), torch.arange(site.units_per_layer, site.n_units, 2)])
     with torch.no_grad():
         for layer, local in site.split_by_layer(units).items():
-            proj = down_projections(lm.model, arch)[layer]
+            proj = down_projections(lm.module, arch)[layer]
             proj.weight[down_weight_columns(proj, local)] = 0.0
     steer = Intervention(units, values=torch.full((units.numel(),), 8.0))
     plain = generate(lm, SEEDS, config=CONFIG, progress=False)

@@ -7,6 +7,7 @@ import torch
 from tiny_models import all_hooks
 
 from harness.hooks import Intervention, intervene, record_pooled, site_hooks
+from harness.sites import NeuronSite
 
 
 class Boom(Exception):
@@ -28,19 +29,19 @@ def _forward(lm, with_mask_for=None):
     ids = torch.tensor([[5, 6, 7, 8]])
     if with_mask_for is not None:
         with_mask_for.mask = torch.ones_like(ids, dtype=torch.bool)
-    return lm.model(input_ids=ids, use_cache=False).logits
+    return lm.module(input_ids=ids, use_cache=False).logits
 
 
 @pytest.mark.parametrize("kind", ["site_hooks", "record_pooled", "intervene_values", "intervene_scale"])
 def test_no_hook_survives_an_exception(lm, kind):
-    before = all_hooks(lm.model)
+    before = all_hooks(lm.module)
     inside = {}
     with pytest.raises(Boom):
         with _contexts(lm.site)[kind]() as handle:
-            inside = all_hooks(lm.model)
+            inside = all_hooks(lm.module)
             _forward(lm, handle)
             raise Boom
-    assert all_hooks(lm.model) == before
+    assert all_hooks(lm.module) == before
     # the context did register something, so the check above is not vacuous
     assert sum(len(v) for v in inside.values()) >= sum(len(v) for v in before.values()) + lm.site.n_layers
 
@@ -48,7 +49,7 @@ def test_no_hook_survives_an_exception(lm, kind):
 @pytest.mark.parametrize("kind", ["site_hooks", "record_pooled", "intervene_values", "intervene_scale"])
 def test_no_hook_survives_an_exception_inside_a_hook(lm, kind):
     """An exception raised during the forward pass (from another hook) also leaves nothing behind."""
-    before = all_hooks(lm.model)
+    before = all_hooks(lm.module)
     module = lm.site.modules[-1]
 
     def explode(*_args):
@@ -61,7 +62,7 @@ def test_no_hook_survives_an_exception_inside_a_hook(lm, kind):
                 _forward(lm, handle)
     finally:
         foreign.remove()
-    assert all_hooks(lm.model) == before
+    assert all_hooks(lm.module) == before
 
 
 @pytest.mark.parametrize("kind", ["site_hooks", "record_pooled", "intervene_values", "intervene_scale"])
@@ -73,7 +74,7 @@ def test_other_hooks_are_never_removed(lm, kind):
     try:
         with _contexts(lm.site)[kind]() as handle:
             # a hook someone registers while ours are active must outlive our block too
-            during = lm.model.register_forward_hook(lambda *_: calls.append("model"))
+            during = lm.module.register_forward_hook(lambda *_: calls.append("model"))
             _forward(lm, handle)
         calls.clear()
         _forward(lm)
@@ -85,13 +86,13 @@ def test_other_hooks_are_never_removed(lm, kind):
 
 
 def test_nested_contexts_unwind_in_order(lm):
-    before = all_hooks(lm.model)
+    before = all_hooks(lm.module)
     with record_pooled(lm.site) as batch:
         with intervene(lm.site, Intervention(units=[0], scale=0.0)):
             _forward(lm, batch)
-        after_inner = all_hooks(lm.model)
+        after_inner = all_hooks(lm.module)
         assert after_inner != before  # the recorder is still there
-    assert all_hooks(lm.model) == before
+    assert all_hooks(lm.module) == before
 
 
 def test_site_hooks_replace_the_activation(load_tiny):
@@ -108,7 +109,7 @@ def test_record_pooled_needs_a_mask(load_tiny):
     lm = load_tiny("llama")
     with record_pooled(lm.site):
         with pytest.raises(RuntimeError, match="mask"):
-            lm.model(input_ids=torch.tensor([[5, 6]]), use_cache=False)
+            lm.module(input_ids=torch.tensor([[5, 6]]), use_cache=False)
 
 
 def test_intervention_validates_its_input():
@@ -121,9 +122,9 @@ def test_intervention_validates_its_input():
 
 
 def test_intervene_none_is_a_no_op(lm):
-    before = all_hooks(lm.model)
+    before = all_hooks(lm.module)
     with intervene(lm.site, None):
-        assert all_hooks(lm.model) == before
+        assert all_hooks(lm.module) == before
 
 
 def test_a_recorder_entered_first_sees_a_later_intervention(lm):
@@ -138,9 +139,7 @@ def test_a_recorder_entered_first_sees_a_later_intervention(lm):
         assert float(batch.mean[layer][0, unit]) == pytest.approx(float(value))
 
 
-def _identity_site(units: int) -> "NeuronSite":
-    from harness.sites import NeuronSite
-
+def _identity_site(units: int) -> NeuronSite:
     return NeuronSite("test", "identity", (torch.nn.Identity(),), "output", units)
 
 

@@ -24,7 +24,7 @@ def _batch(lm):
 
 @torch.inference_mode()
 def _logits(lm, input_ids, mask=None):
-    return lm.model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits.float()
+    return lm.module(input_ids=input_ids, attention_mask=mask, use_cache=False).logits.float()
 
 
 @pytest.mark.parametrize("layer", [0, 1])
@@ -35,7 +35,7 @@ def test_zeroing_a_layer_equals_zeroing_the_down_projection_input(lm, arch, laye
     with intervene(lm.site, Intervention(units, scale=0.0)):
         via_harness = _logits(lm, input_ids, mask)
 
-    proj = down_projections(lm.model, arch)[layer]
+    proj = down_projections(lm.module, arch)[layer]
     handle = proj.register_forward_pre_hook(lambda _m, args: (torch.zeros_like(args[0]), *args[1:]))
     try:
         by_hand = _logits(lm, input_ids, mask)
@@ -49,7 +49,7 @@ def test_zeroing_a_layer_equals_zeroing_the_down_projection_input(lm, arch, laye
 def test_setting_units_to_their_own_values_changes_nothing(lm, arch):
     """On the prompt token alone each unit has one value; writing it back leaves the logits as they are."""
     prompt = [lm.prompt_token_id()]
-    neurons = neurons_by_definition(lm.model, arch, prompt)[:, 0]  # [layers, units]
+    neurons = neurons_by_definition(lm.module, arch, prompt)[:, 0]  # [layers, units]
     units = torch.tensor([0, 5, lm.site.units_per_layer + 7, lm.site.n_units - 1])
     values = neurons.reshape(-1)[units]
     input_ids = torch.tensor([prompt])
@@ -81,7 +81,7 @@ def test_units_cut_from_the_down_projection_have_no_effect(fresh_tiny, arch):
     kept = torch.tensor([3, site.units_per_layer + 5])
     with torch.no_grad():
         for layer, units in site.split_by_layer(cut).items():
-            proj = down_projections(lm.model, arch)[layer]
+            proj = down_projections(lm.module, arch)[layer]
             proj.weight[down_weight_columns(proj, units)] = 0.0
     plain = _logits(lm, input_ids, mask)
     with intervene(lm.site, Intervention(cut, values=torch.full((4,), 25.0))):

@@ -62,22 +62,22 @@ def test_every_way_to_name_the_weights_gives_one_hash(runs, monkeypatch):
 
 def test_the_hash_tracks_the_weights(fresh_tiny):
     lm = fresh_tiny("llama")
-    before, bad = weights_digest(lm.model)
+    before, bad = weights_digest(lm.module)
     assert bad == []
     assert len(before) == 64 and int(before, 16) >= 0
     with torch.no_grad():
-        lm.model.model.layers[1].mlp.up_proj.weight[3, 4] += 1e-3
-    after, _ = weights_digest(lm.model)
+        lm.module.model.layers[1].mlp.up_proj.weight[3, 4] += 1e-3
+    after, _ = weights_digest(lm.module)
     assert after != before
     assert load_model(str(lm.source.weights), device="cpu").weights_hash == before
 
 
 def test_loaded_model_is_in_eval_mode_on_the_requested_device(load_tiny):
     lm = load_tiny("gpt2")
-    assert not lm.model.training
+    assert not lm.module.training
     assert lm.device == torch.device("cpu")
     assert lm.dtype == torch.float32
-    assert next(lm.model.parameters()).dtype == torch.float32
+    assert next(lm.module.parameters()).dtype == torch.float32
     assert lm.tokenizer.padding_side == "right" and lm.tokenizer.pad_token_id is not None
     record = lm.provenance()
     assert record["weights_sha256"] == lm.weights_hash and record["architecture"] == "gpt2"
@@ -187,6 +187,6 @@ def test_check_distinct_refuses_duplicate_weights():
 
 def test_dtype_option(model_dirs):
     lm = load_model(str(model_dirs["qwen2"]), device="cpu", dtype="bfloat16")
-    assert lm.dtype == torch.bfloat16 and next(lm.model.parameters()).dtype == torch.bfloat16
+    assert lm.dtype == torch.bfloat16 and next(lm.module.parameters()).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="dtype"):
         load_model(str(model_dirs["qwen2"]), device="cpu", dtype="float8")

@@ -32,13 +32,13 @@ def _perplexity_by_hand(lm, texts, window, zero_layer=None, arch=None):
     n_windows = max(1, len(ids) // window)
     handle = None
     if zero_layer is not None:
-        proj = down_projections(lm.model, arch)[zero_layer]
+        proj = down_projections(lm.module, arch)[zero_layer]
         handle = proj.register_forward_pre_hook(lambda _m, args: (torch.zeros_like(args[0]), *args[1:]))
     total, count = 0.0, 0
     try:
         for w in range(n_windows):
             chunk = ids[w * window : (w + 1) * window] if len(ids) >= window else ids
-            logits = lm.model(input_ids=torch.tensor([chunk]), use_cache=False).logits[0].double()
+            logits = lm.module(input_ids=torch.tensor([chunk]), use_cache=False).logits[0].double()
             log_probs = logits.log_softmax(dim=-1)  # position t predicts token t + 1
             total -= float(log_probs[torch.arange(len(chunk) - 1), torch.tensor(chunk[1:])].sum())
             count += len(chunk) - 1
@@ -83,7 +83,7 @@ def test_default_window_fits_the_model(load_tiny, arch):
     assert n_tokens > 2 * 128
     got = perplexity(lm, long_texts)
     assert got.n_windows >= 1 and math.isfinite(got.perplexity)
-    limit = getattr(lm.model.config, "n_positions", None) or getattr(lm.model.config, "max_position_embeddings", None)
+    limit = getattr(lm.module.config, "n_positions", None) or getattr(lm.module.config, "max_position_embeddings", None)
     if limit:
         assert got.n_predicted <= got.n_windows * (limit - 1)
 
@@ -93,6 +93,6 @@ def test_perplexity_refuses_empty_input_and_nan(load_tiny, fresh_tiny):
         perplexity(load_tiny("bloom"), [])
     lm = fresh_tiny("bloom")
     with torch.no_grad():
-        lm.model.transformer.h[0].mlp.dense_h_to_4h.bias[0] = float("nan")
+        lm.module.transformer.h[0].mlp.dense_h_to_4h.bias[0] = float("nan")
     with pytest.raises(NonFiniteActivationError):
         perplexity(lm, SENTENCES, window=16)

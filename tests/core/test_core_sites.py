@@ -25,7 +25,7 @@ def _expected_width(config) -> int:
 
 def test_site_counts_match_the_config(lm, arch):
     site = lm.site
-    config = lm.model.config
+    config = lm.module.config
     assert site.architecture == arch
     assert site.n_layers == config.num_hidden_layers
     assert site.units_per_layer == _expected_width(config)
@@ -36,8 +36,8 @@ def test_site_counts_match_the_config(lm, arch):
 
 def test_site_modules_belong_to_their_layer(lm, arch):
     """Each site module lies inside the same decoder block as that layer's MLP (checked by name)."""
-    names = {id(m): n for n, m in lm.model.named_modules()}
-    blocks = mlp_blocks(lm.model, arch)
+    names = {id(m): n for n, m in lm.module.named_modules()}
+    blocks = mlp_blocks(lm.module, arch)
     for layer, module in enumerate(lm.site.modules):
         site_name = names[id(module)]
         block_name = names[id(blocks[layer][0])]

@@ -67,7 +67,8 @@ def _config_kwargs(arch: str, vocab: int) -> dict:
             init_std=INIT,
         ),
         "xglm": dict(
-            d_model=HIDDEN, ffn_dim=64, num_layers=N_LAYERS, attention_heads=4, max_position_embeddings=128, init_std=INIT
+            d_model=HIDDEN, ffn_dim=64, num_layers=N_LAYERS, attention_heads=4, max_position_embeddings=128,
+            init_std=INIT,
         ),
     }[arch] | dict(vocab_size=vocab)
 
@@ -122,7 +123,8 @@ def all_hooks(model: torch.nn.Module) -> dict[tuple[str, str], tuple]:
     """Every forward (pre-)hook of every submodule: {(module name, kind): (hook ids...)}."""
     found = {}
     for name, module in model.named_modules():
-        for kind in ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs"):
+        kinds = ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs")
+        for kind in kinds:
             table = getattr(module, kind, None)
             if table:
                 found[(name, kind)] = tuple(table.keys())
@@ -204,4 +206,4 @@ def neurons_by_definition(model, arch: str, input_ids: list[int]) -> torch.Tenso
     finally:
         for h in handles:
             h.remove()
-    return torch.stack([captured[l] for l in range(len(captured))])
+    return torch.stack([captured[layer] for layer in range(len(captured))])

@@ -53,16 +53,39 @@ def test_claims_run_writes_report_and_summary(tmp_path):
     """A claim test run with the plugin: claims.json, claims.md, a figure and the terminal summary."""
     pytest.importorskip("matplotlib")
     (tmp_path / "test_claim.py").write_text(textwrap.dedent('''
+        from dataclasses import dataclass
+
         import pytest
 
-        @pytest.mark.claim("RF-2c")
-        def test_overlap(record):
-            decision = {"supported": True, "statistic": "overlap late / chance", "value": 0.15, "control": 0.005,
-                        "p_value": 0.001, "n": 40, "alternative": "greater", "alpha": 0.01}
-            record(decision, title="Top-k overlap rises", checkpoints=["step0", "step64"],
-                   data={"series": {"revisions": ["step0", "step64"], "overlap": [0.01, 0.15],
-                                    "mismatched_overlap": [0.01, 0.05], "chance": 0.005}})
-            assert decision["supported"]
+        from harness.claim_registry import ClaimOutcome, Figure, claim
+        from harness.metrics import Decision
+
+
+        @pytest.fixture(scope="session")
+        def measurements():  # no model needed: the claim below measures nothing
+            return None
+
+
+        @dataclass(frozen=True)
+        class OverlapNumbers:
+            overlap: list
+
+
+        def draw_overlap(claims):
+            from harness.report.figures import new_figure
+
+            fig = new_figure(6.0, 4.0)
+            fig.add_subplot().plot(claims[0].numbers.overlap)
+            return fig
+
+
+        @claim("XY-1", numbers=OverlapNumbers, summary=lambda c: f"overlap rose to {c.numbers.overlap[-1]}",
+               figures=(Figure("xy1_overlap", "overlap over training", draw_overlap),))
+        def test_overlap(measurements):
+            decision = Decision(statistic="overlap late / chance", value=0.15, control=0.005, effect_size=None,
+                                p_value=0.001, ci=None, n=40, alternative="greater", alpha=0.01, supported=True)
+            return ClaimOutcome(decision, OverlapNumbers(overlap=[0.01, 0.15]), checkpoints=("step0", "step64"))
+
 
         @pytest.mark.claim("LF-8")
         def test_storycloze():
@@ -72,13 +95,15 @@ def test_claims_run_writes_report_and_summary(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "harness.pytest_plugin",
          # a model without recorded expectations, so the synthetic verdicts stand as they are
-         "--model", "synthetic-model", "--rootdir", str(tmp_path), "--report-dir", str(report_dir), str(tmp_path / "test_claim.py")],
+         "--model", "synthetic-model", "--rootdir", str(tmp_path), "--report-dir", str(report_dir),
+         str(tmp_path / "test_claim.py")],
         cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
-    assert "Expert overlap rises above chance" in out and "0.15 vs 0.005" in out and "p=0.001" in out
+    assert "XY-1" in out and "0.15 vs 0.005" in out and "p=0.001" in out
     assert "Cross-lingual understanding improves" in out and "reason: XStoryCloze data not found" in out
     assert f"report: {report_dir / 'claims.md'}" in out
-    assert (report_dir / "claims.json").is_file() and (report_dir / "figures" / "rf2_over_training.png").is_file()
-    assert "XStoryCloze data not found" in (report_dir / "claims.md").read_text()
+    assert (report_dir / "claims.json").is_file() and (report_dir / "figures" / "xy1_overlap.png").is_file()
+    markdown = (report_dir / "claims.md").read_text()
+    assert "XStoryCloze data not found" in markdown and "overlap rose to 0.15" in markdown

@@ -6,7 +6,9 @@ import struct
 
 import pytest
 
-from harness.report.figures import FIGURES, ReportContext, render_figures, rev_label
+from harness.claim_registry import all_figures, load_claims
+from harness.report.catalogue import CATALOGUE
+from harness.report.figures import ReportContext, render_figures, rev_label
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -26,8 +28,13 @@ def png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+def declared_figures():
+    load_claims()
+    return all_figures(list(CATALOGUE))
+
+
 def test_registry_covers_the_expected_figures():
-    assert {spec.name for spec in FIGURES} == EXPECTED | OF_SKIPPED_CLAIMS
+    assert {figure.name for figure, _ in declared_figures()} == EXPECTED | OF_SKIPPED_CLAIMS
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -49,27 +56,32 @@ def test_no_figure_for_skipped_claims_and_stale_ones_removed(synthetic_report):
     assert not list((report_dir / "figures").glob(".*"))  # no temporary files left behind
 
 
-def test_every_figure_function_skips_when_its_claims_did_not_run():
-    empty = ReportContext(model="toy", checkpoints=[], provenance={}, records={})
-    skipped = ReportContext.from_payload({"model": "toy", "claims": [
-        {"id": cid, "verdict": "skipped", "data": {}} for spec in FIGURES for cid in spec.claims]})
-    for spec in FIGURES:
-        assert spec.draw(empty) is None, spec.name
-        assert spec.draw(skipped) is None, spec.name
-
-
-def test_malformed_data_costs_only_its_own_figure(tmp_path):
+def test_no_figure_is_drawn_when_its_claims_did_not_run(tmp_path):
     pytest.importorskip("matplotlib")
-    ctx = ReportContext.from_payload({"model": "toy", "checkpoints": ["step0", "step64"], "claims": [
-        {"id": "RF-2a", "verdict": "supported", "data": {"alignment_matrix": {"step0": [[1, 2], [3]]}, "languages": ["en", "es"]}},
-        {"id": "LF-3a", "verdict": "supported", "data": {"ppl_increase": [["x", None], [None, 1]], "languages": ["en", "es"]}},
-        {"id": "LF-2", "verdict": "not supported", "data": {"per_layer": "oops"}},
-        {"id": "LF-8", "verdict": "supported", "data": {"accuracy": {"step0": 0.5, "step64": "n/a"}}},
-    ]})
-    outcomes = render_figures(ctx, tmp_path / "figures")
+    stale = tmp_path / "figures" / "rf3_expert_layers.png"
+    stale.parent.mkdir()
+    stale.write_bytes(b"stale")
+    skipped = ReportContext.from_payload({"model": "toy", "claims": [
+        {"id": cid, "verdict": "skipped", "data": {}} for figure, ids in declared_figures() for cid in ids]})
+    outcomes = render_figures(skipped, tmp_path / "figures")
+    assert outcomes.written == {} and outcomes.failed == {}
+    assert not stale.exists()
+
+
+def test_malformed_data_costs_only_its_own_figure(tmp_path, synthetic_report):
+    """Records whose data lacks the claim's fields draw nothing; a field of the wrong shape fails its figure only."""
+    pytest.importorskip("matplotlib")
+    import json
+
+    payload = json.loads((synthetic_report[0] / "claims.json").read_text())
+    by_id = {record["id"]: record for record in payload["claims"]}
+    by_id["RF-2a"]["data"] = {"alignment_matrix": {"step0": [[1, 2], [3]]}, "languages": ["en", "es"]}  # fields missing
+    by_id["LF-2"]["data"]["per_layer"] = "oops"  # present, but not what the claim records
+    outcomes = render_figures(ReportContext.from_payload(payload), tmp_path / "figures")
     assert outcomes.available
-    assert set(outcomes.written) <= {"lf3_ppl_increase", "lf8_xstorycloze"}  # drawable with gaps, or not at all
     assert "rf2a_alignment_matrix" not in outcomes.written and "lf2_layer_scores" not in outcomes.written
+    assert set(outcomes.failed) <= {"lf2_layer_scores"}
+    assert EXPECTED - {"rf2a_alignment_matrix", "lf2_layer_scores"} <= set(outcomes.written)
 
 
 def test_checkpoint_labels_and_order():

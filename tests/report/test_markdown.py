@@ -103,8 +103,8 @@ def test_provenance_block(synthetic_report):
     text = (report_dir / "claims.md").read_text()
     prov = text.split("## Provenance", 1)[1]
     payload = json.loads((report_dir / "claims.json").read_text())["provenance"]
-    for label in ("model", "revision", "checkpoints", "weights (sha256)", "data (sha256)", "toy seed", "device", "dtype",
-                  "versions", "git commit", "date of the run"):
+    for label in ("model", "revision", "checkpoints", "weights (sha256)", "data (sha256)", "toy seed", "device",
+                  "dtype", "versions", "git commit", "date of the run"):
         assert f"| {label} |" in prov
     assert payload["git_commit"] in prov and payload["data_sha256"] in prov
     assert payload["weights_sha256"]["step64"] in prov
@@ -141,7 +141,9 @@ def test_claims_not_run_and_unknown_ids(tmp_path):
     assert "*Figure (alignment, MI and overlap over training (RF Fig. 4)) skipped: figures were not requested" in text
 
 
-@pytest.mark.parametrize("value, expected", [(None, "—"), (0.0, "0"), (0.123456, "0.1235"), (12, "12"), (1e-7, "1e-07")])
+@pytest.mark.parametrize(
+    "value, expected", [(None, "—"), (0.0, "0"), (0.123456, "0.1235"), (12, "12"), (1e-7, "1e-07")]
+)
 def test_number_format(value, expected):
     from harness.report.markdown import fmt
 
