@@ -7,7 +7,9 @@ paired over concepts (sign-flip permutation, one-sided, α = 0.01).
 
 Controls: late is compared with "early" and with the first checkpoint of the series (step 0 on the
 toy); every matched statistic is compared with the same statistic between mismatched concepts
-(c in l vs c' ≠ c in l'); overlaps also with chance k/N.
+(c in l vs c' ≠ c in l'); overlaps also with chance k/N. RF-2d, a statement about one checkpoint,
+is compared with the same statistic on the untrained model (``harness.analyses.untrained``):
+random-weight models already align same-script languages through shared tokens.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ import numpy as np
 import pytest
 
 from harness.analyses import experts
+from harness.analyses.untrained import (
+    decide_with_untrained,
+    failure_note,
+    paired_vs_untrained,
+    untrained_record,
+    untrained_revision,
+)
 from harness.claim_registry import ClaimOutcome, Figure, RecordedClaim, claim
 from harness.data import SCRIPTS
 from harness.metrics import ALPHA, all_of, one_sample_greater, paired_permutation_test, trend_test
@@ -76,6 +85,9 @@ class ScriptAlignmentNumbers:
     languages: list[str]
     scripts: dict[str, str]  # language → script
     mismatched_contrast: float  # same − cross-script alignment for mismatched concepts
+    # the untrained model: {"revision", "value" (mean same − cross-script contrast over concepts),
+    # "same_script", "cross_script" (mean alignment of those pairs)}
+    untrained: dict[str, Any]
 
 
 def _points(measurements):
@@ -249,8 +261,13 @@ def _script_summary(claim: RecordedClaim) -> str | None:
     same, cross = mean_of(claim.numbers.same_script), mean_of(claim.numbers.cross_script)
     if same is None or cross is None:
         return None
-    return (f"mean alignment of same-script pairs {fmt(same, 3)} (n = {len(claim.numbers.same_script)}) vs "
+    text = (f"mean alignment of same-script pairs {fmt(same, 3)} (n = {len(claim.numbers.same_script)}) vs "
             f"cross-script {fmt(cross, 3)} (n = {len(claim.numbers.cross_script)})")
+    untrained = claim.numbers.untrained or {}
+    if untrained.get("same_script") is not None:
+        text += (f"; untrained model ({untrained.get('revision')}): same-script {fmt(untrained['same_script'], 3)} "
+                 f"vs cross-script {fmt(untrained.get('cross_script'), 3)}")
+    return text
 
 
 @claim("RF-2d", numbers=ScriptAlignmentNumbers, summary=_script_summary, figures=(SCRIPT_ALIGNMENT,))
@@ -262,21 +279,27 @@ def test_rf_2d_alignment_structured_by_script(measurements) -> ClaimOutcome[Scri
     if not same or not cross:
         pytest.skip(f"languages {', '.join(languages)} give no same-script or no cross-script pair")
     al = experts.alignment(experts.expert_scores(measurements, late_rev, languages))
+    init_rev = untrained_revision(measurements)
+    init = experts.alignment(experts.expert_scores(measurements, init_rev, languages))
 
     def contrast(values):
         return experts.fisher_mean(values[:, same], axis=1) - experts.fisher_mean(values[:, cross], axis=1)
 
     matched, mismatched = contrast(al.matched), contrast(al.mismatched)
+    init_matched = contrast(init.matched)
+    vs_init = paired_vs_untrained(matched, init_matched, revision=init_rev, trained_revision=late_rev,
+                                  statistic="same − cross-script alignment per concept")
     primary = paired_permutation_test(
         experts.fisher_mean(al.matched[:, same], axis=1), experts.fisher_mean(al.matched[:, cross], axis=1),
         alternative="greater", alpha=ALPHA, statistic="alignment per concept, same-script vs cross-script pairs")
     beyond_generic = paired_permutation_test(matched, mismatched, alternative="greater", alpha=ALPHA,
                                              statistic="same − cross-script alignment, matched vs mismatched concepts")
-    decision = all_of(
+    decision = decide_with_untrained(
         primary, {"same-script > cross-script": primary, "script contrast beyond mismatched concepts": beyond_generic},
+        vs_init, revision=init_rev,
         rule="per concept, alignment over same-script pairs > over cross-script pairs (Fisher-z means), and that "
         "contrast is larger for matched than for mismatched concepts (script structure of concept units, not of "
-        "generic units); paired sign-flip tests over concepts, α=0.01 each",
+        "generic units), and larger than on the untrained model; paired sign-flip tests over concepts, α=0.01 each",
     )
     per_pair = experts.fisher_mean(al.matched, axis=0)
     names = [f"{languages[i]}-{languages[j]}" for i, j in al.pairs]
@@ -289,10 +312,16 @@ def test_rf_2d_alignment_structured_by_script(measurements) -> ClaimOutcome[Scri
         languages=list(languages),
         scripts={lang: SCRIPTS[lang] for lang in languages},
         mismatched_contrast=float(mismatched.mean()),
+        untrained=untrained_record(
+            init_rev, float(init_matched.mean()),
+            same_script=float(np.mean(experts.fisher_mean(init.matched[:, same], axis=0))),
+            cross_script=float(np.mean(experts.fisher_mean(init.matched[:, cross], axis=0))),
+        ),
     )
     return ClaimOutcome(decision, numbers, checkpoints=(late_rev,), failure=(
         f"at {late_rev}: same-script {np.mean(numbers.same_script):.3f} "
         f"vs cross-script {np.mean(numbers.cross_script):.3f}; "
         f"contrast matched {matched.mean():.3f} vs mismatched {mismatched.mean():.3f} "
-        f"— fails: {decision.detail['failed']}"
+        f"vs untrained ({init_rev}) {init_matched.mean():.3f} "
+        f"— fails: {decision.detail['failed']}" + failure_note(decision, init_rev)
     ))

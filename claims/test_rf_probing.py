@@ -7,6 +7,12 @@ transformer blocks 1…L (block 1 is the paper's "first layer"); the embedding o
 Accuracies are tested as proportions over the effective size of the seeds' overlapping held-out
 sets (``LidResult.n``, Kish); averaging over positively correlated layers only shrinks their
 variance, so layer means are tested the same way.
+
+Untrained control (RF-1a): random-weight models already decode language from token identity
+(the toy at step 0: weakest block 0.24 vs a majority rate of 0.083), so the weakest block's
+accuracy must also beat the weakest block of the untrained model
+(``harness.analyses.untrained``), by a one-sided two-proportion test over the same held-out
+sentences (unpaired, so conservative for their positively correlated predictions).
 """
 
 from __future__ import annotations
@@ -19,11 +25,12 @@ import pytest
 
 from harness.analyses import probing
 from harness.analyses.experts import series_points
+from harness.analyses.untrained import decide_with_untrained, lid_vs_untrained, untrained_record, untrained_revision
 from harness.claim_registry import ClaimOutcome, Figure, RecordedClaim, claim
 from harness.metrics import ALPHA, Decision, all_of, binomial_greater, trend_test, two_proportion_test
 from harness.report import figures_rf
 from harness.report.figures import rev_label
-from harness.report.text import join_parts, pct, series_change
+from harness.report.text import fmt, join_parts, pct, series_change
 
 #: "uniformly well": the between-block std of LID accuracy is at most this (one-sided 99 % bound).
 #: RF's step-1k curve (layer 1 ≈ 92 %, mean ≈ 94 %) has a std of about 0.01–0.02; its step-400k
@@ -52,6 +59,8 @@ class LidNumbers:
 class EarlyLidNumbers(LidNumbers):
     block_mean: float  # mean accuracy over blocks 1 … L at the early checkpoint
     block_std: float  # std between those blocks
+    # the untrained model: {"revision", "value" (weakest-block accuracy), "weakest_block", "blocks" [1 … L]}
+    untrained: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,8 @@ def _std_bound(result: probing.LidResult, tolerance: float) -> Decision:
         alternative="less",
         alpha=ALPHA,
         supported=hi <= tolerance,
+        contradicted=float(np.quantile(boot, ALPHA)) > tolerance,
+        p_value_opposite=float(np.mean(boot <= tolerance)),
         detail={
             "test": f"parametric bootstrap of per-block held-out accuracy (binomial, n = {result.n})",
             "upper_bound": hi,
@@ -128,28 +139,47 @@ def _std_bound(result: probing.LidResult, tolerance: float) -> Decision:
     )
 
 
-@claim("RF-1a", numbers=EarlyLidNumbers, summary=lambda c: _lid_summary(c, late=False), figures=(LID_BY_LAYER,))
+def _early_summary(claim: RecordedClaim) -> str | None:
+    """RF-1a: the early checkpoint's LID by layer, and the weakest block of the untrained model."""
+    text = _lid_summary(claim, late=False)
+    untrained = claim.numbers.untrained or {}
+    if text is None or untrained.get("value") is None:
+        return text
+    return (f"{text}; untrained model ({rev_label(untrained.get('revision'))}): weakest block "
+            f"{pct(untrained['value'])}")
+
+
+@claim("RF-1a", numbers=EarlyLidNumbers, summary=_early_summary, figures=(LID_BY_LAYER,))
 def test_rf_1a_early_lid_uniformly_high(measurements) -> ClaimOutcome[EarlyLidNumbers]:
     """At an early checkpoint, language identity is decodable uniformly well in every layer."""
     early = measurements.plan.early
     if early is None:
-        pytest.skip("the model profile names no early checkpoint; pass --checkpoints")
+        pytest.skip("no early checkpoint in the series: pass --early (one of --checkpoints)")
     lid = probing.lid_by_layer(measurements, early)
     worst = int(np.argmin(lid.blocks))
     above = binomial_greater(lid.correct(lid.blocks[worst]), lid.n, lid.majority_rate, alpha=ALPHA,
                              statistic=f"LID accuracy of the weakest block ({worst + 1})")
     uniform = _std_bound(lid, UNIFORM_STD)
-    decision = all_of(
+    init_rev = untrained_revision(measurements)
+    init = probing.lid_by_layer(measurements, init_rev)
+    vs_init = lid_vs_untrained(lid, init, revision=init_rev)
+    decision = decide_with_untrained(
         above,
         {"weakest block above majority rate": above, f"between-block std ≤ {UNIFORM_STD}": uniform},
+        vs_init, revision=init_rev,
         rule=f"every block's LID accuracy > majority rate (exact binomial on the weakest block, α={ALPHA}) "
         f"AND the one-sided 99% upper bound of the between-block std ≤ {UNIFORM_STD}",
     )
-    numbers = EarlyLidNumbers(**_lid_numbers({early: lid}, lid.majority_rate), block_mean=lid.block_mean,
-                              block_std=lid.block_std)
+    numbers = EarlyLidNumbers(
+        **_lid_numbers({early: lid}, lid.majority_rate), block_mean=lid.block_mean, block_std=lid.block_std,
+        untrained=untrained_record(init_rev, float(init.blocks.min()), weakest_block=int(np.argmin(init.blocks)) + 1,
+                                   blocks=init.blocks.tolist()),
+    )
     return ClaimOutcome(decision, numbers, checkpoints=(early,), failure=(
         f"at {early}: weakest block {worst + 1} acc {lid.blocks[worst]:.3f} vs majority {lid.majority_rate:.3f} "
-        f"(p={above.p_value:.2g}); block std {lid.block_std:.3f} (99% bound {uniform.ci[1]:.3f}) vs ≤ {UNIFORM_STD}"
+        f"(p={above.p_value:.2g}); block std {lid.block_std:.3f} (99% bound {uniform.ci[1]:.3f}) vs ≤ {UNIFORM_STD}; "
+        f"untrained ({init_rev}) weakest block {fmt(float(init.blocks.min()), 3)} (p={vs_init.p_value:.2g})"
+        + ("" if vs_init.supported else f" — {vs_init.detail['reason']}")
     ))
 
 
@@ -222,7 +252,9 @@ def test_rf_1c_layer_mean_falls_std_rises(measurements) -> ClaimOutcome[LidSerie
         statistic="between-block std, late − early", value=late.block_std, control=early.block_std,
         effect_size=late.block_std - early.block_std, p_value=float(np.mean(diff <= 0)),
         ci=(lo, float(np.quantile(diff, 1 - ALPHA))), n=int(late.blocks.size), alternative="greater", alpha=ALPHA,
-        supported=lo > 0, detail={"test": "parametric bootstrap (binomial per block) of the std difference"})
+        supported=lo > 0, contradicted=float(np.quantile(diff, 1 - ALPHA)) < 0,
+        p_value_opposite=float(np.mean(diff >= 0)),
+        detail={"test": "parametric bootstrap (binomial per block) of the std difference"})
     after = [rev for rev in points.revisions if points.revisions.index(rev) >= points.revisions.index(points.early)]
     trend = (trend_test(np.arange(len(after)), [results[r].block_mean for r in after],
                         alternative="decreasing", alpha=ALPHA)

@@ -19,9 +19,11 @@ place a reader opens to see what each claim decides, and test ids stay stable::
         decision = bootstrap_decision(gap.per_verse, statistic="gap", n=gap.n)
         return ClaimOutcome(decision, GapNumbers(gap=gap.mean), checkpoints=(measurements.plan.revision,))
 
-The pytest plugin (``harness.pytest_plugin``) records each outcome and raises
-:class:`ClaimNotSupported` when the decision does not hold, so that only a claim's decision (never
-an internal error) can be a recorded expected failure.
+The pytest plugin (``harness.pytest_plugin``) records each outcome; the test then compares the
+measured verdict (supported, contradicted or inconclusive, :attr:`Decision.verdict`) with the
+model's expectation (``claims/expectations/<model>.json``, when it applies to the run), see
+:func:`judge_verdict`: only a claim's decision (never an internal error) can be an expected failure,
+and any change of verdict fails the run. A decision must carry a p-value or a confidence interval.
 """
 
 from __future__ import annotations
@@ -43,7 +45,72 @@ NumbersT = TypeVar("NumbersT")
 
 
 class ClaimNotSupported(AssertionError):
-    """A claim's decision did not hold (the only failure an expectation may turn into an xfail)."""
+    """A claim's decision did not hold and no expectation says it should not."""
+
+
+class ExpectationMismatch(AssertionError):
+    """A claim's verdict differs from the one its model's expectations record."""
+
+
+#: what a claim's verdict may be (as ``harness.report.records.VERDICTS``)
+VERDICTS = ("supported", "contradicted", "inconclusive", "skipped")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A model's expected verdict of one claim (``claims/expectations/<model>.json``) and why."""
+
+    verdict: str
+    reason: str = ""
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"an expected verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+
+def require_evidence(claim_id: str, decision: Decision) -> None:
+    """Refuse a decision that carries neither a p-value nor a confidence interval."""
+    if not isinstance(decision, Decision):
+        raise TypeError(f"{claim_id}: a claim's decision must be a Decision, got {type(decision).__name__}")
+    if decision.p_value is None and decision.ci is None:
+        raise TypeError(
+            f"{claim_id}: its decision ({decision.statistic!r}, {decision.detail.get('test', 'no test named')}) "
+            "has neither a p-value nor a confidence interval; every decided claim must report one "
+            "(a rule alone, e.g. a rank, is not a statistical decision)"
+        )
+
+
+def judge_verdict(claim_id: str, measured: str, expectation: Expectation | None, failure: str = "") -> None:
+    """Compare a claim's measured verdict with its expectation; return when it passes.
+
+    * no expectation: supported passes, contradicted or inconclusive raise :class:`ClaimNotSupported`;
+    * measured == expected: supported passes, otherwise ``pytest.xfail`` with the recorded reason;
+    * expected "skipped" but the claim ran, or supported now while expected otherwise, or contradicted
+      against inconclusive (or the reverse): :class:`ExpectationMismatch` (update the expectation);
+    * expected supported, measured otherwise: :class:`ClaimNotSupported`.
+    """
+    why = f": {failure}" if failure else ""
+    if expectation is None:
+        if measured != "supported":
+            raise ClaimNotSupported(f"{claim_id}: {measured}{why}")
+        return
+    expected = expectation.verdict
+    if measured == expected:
+        if measured != "supported":
+            reason = expectation.reason or "no reason recorded"
+            pytest.xfail(f"{claim_id}: {measured}, as expected on this model: {reason}")
+        return
+    if expected == "skipped":
+        raise ExpectationMismatch(
+            f"{claim_id}: the claim ran ({measured}) but this model's expectation says skipped: update the expectation"
+        )
+    if measured == "supported":
+        raise ExpectationMismatch(
+            f"{claim_id}: the claim now holds on this model (expected {expected}): update the expectation"
+        )
+    if expected == "supported":
+        raise ClaimNotSupported(f"{claim_id}: {measured}, expected supported on this model{why}")
+    raise ExpectationMismatch(f"{claim_id}: measured {measured}, expected {expected}: update the expectation{why}")
 
 
 @dataclass(frozen=True)
@@ -163,15 +230,22 @@ def claim(
 
 
 def _as_test(spec: ClaimSpec, compute: Callable[[Any], ClaimOutcome]):
-    """The pytest test of a declaration: compute, record, then assert the decision."""
+    """The pytest test of a declaration: compute, record, then judge the verdict against the expectation.
+
+    ``record_claim(spec, outcome)`` returns the record; its ``expected`` (and ``expected_reason``) is the
+    expectation when the model's expectations apply to the run.
+    """
 
     def test(measurements, record_claim):
         outcome = compute(measurements)
         if not isinstance(outcome.numbers, spec.numbers):
             raise TypeError(f"{spec.id} returned {type(outcome.numbers).__name__}, declared {spec.numbers.__name__}")
-        record_claim(spec, outcome)
-        if not outcome.decision.supported:
-            raise ClaimNotSupported(f"{spec.id}: {outcome.failure_message()}")
+        require_evidence(spec.id, outcome.decision)
+        record = record_claim(spec, outcome)
+        expected = getattr(record, "expected", None)
+        expectation = Expectation(expected, getattr(record, "expected_reason", "")) if expected else None
+        failure = "" if outcome.decision.supported else outcome.failure_message()
+        judge_verdict(spec.id, outcome.decision.verdict, expectation, failure)
 
     # no functools.wraps: pytest would read the fixtures from the wrapped signature
     test.__name__ = test.__qualname__ = compute.__name__

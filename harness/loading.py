@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -21,6 +21,23 @@ from harness.profiles import ModelProfile, profile_for
 from harness.sites import NeuronSite, neuron_site
 
 _CHECKPOINT_DIR = re.compile(r"^(?:checkpoint-|step|global_step)(\d+)$")
+#: ``init`` or ``init-seed<N>``: the model's architecture at initialisation (``from_config`` under a seed)
+_INIT_REVISION = re.compile(r"^init(?:-seed(\d+))?$")
+
+
+def init_seed(revision: str | None) -> int | None:
+    """The seed of an initialisation revision (``init`` = ``init-seed0``, ``init-seed7``), else None.
+
+    >>> init_seed("init"), init_seed("init-seed7"), init_seed("step0"), init_seed(None)
+    (0, 7, None, None)
+    """
+    match = _INIT_REVISION.match(revision or "")
+    return None if match is None else int(match.group(1) or 0)
+
+
+def init_revision(seed: int = 0) -> str:
+    """The revision name of the model's architecture initialised under ``seed`` (see :func:`load_model`)."""
+    return f"init-seed{int(seed)}"
 
 
 @dataclass(frozen=True)
@@ -32,6 +49,7 @@ class Source:
     tokenizer: str
     tokenizer_revision: str | None
     local: bool
+    init_seed: int | None = None  # not None: build the config of ``weights`` at initialisation under this seed
 
 
 @dataclass
@@ -80,6 +98,7 @@ class LoadedModel:
             "revision": self.revision,
             "source": self.source.weights,
             "weights_sha256": self.weights_hash,
+            **({"initialised_with_seed": self.source.init_seed} if self.source.init_seed is not None else {}),
             "device": str(self.device),
             "dtype": str(self.dtype).replace("torch.", ""),
             "architecture": self.site.architecture,
@@ -131,7 +150,14 @@ def _resolve_local_run(run_dir: Path, revision: str | None, display: str) -> Sou
 
 
 def resolve_source(name: str, revision: str | None = None, *, toy_seed: int = 0) -> Source:
-    """Map a model name and revision to a :class:`Source` without loading anything."""
+    """Map a model name and revision to a :class:`Source` without loading anything.
+
+    An initialisation revision (``init``, ``init-seed<N>``) resolves to the final model's source
+    (its config and tokenizer) with ``init_seed`` set; no weights are read from it.
+    """
+    seed = init_seed(revision)
+    if seed is not None:
+        return replace(resolve_source(name, None, toy_seed=toy_seed), init_seed=seed)
     if name == "toy":
         from harness.toy import ensure_toy
 
@@ -204,6 +230,24 @@ def _unavailable(repo: str, revision: str | None, what: str, error: Exception) -
     )
 
 
+def _initialised(source: Source, dtype: torch.dtype) -> torch.nn.Module:
+    """The architecture of ``source`` at initialisation: ``from_config`` under ``torch.manual_seed``.
+
+    Built in float32 on the CPU (the same weights on every machine), then cast to ``dtype``; the
+    global RNG state is left as it was.
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    try:
+        config = AutoConfig.from_pretrained(source.weights, revision=source.revision)
+    except (OSError, ValueError) as error:
+        raise _unavailable(source.weights, source.revision, "config", error) from error
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(source.init_seed or 0))
+        model = AutoModelForCausalLM.from_config(config)
+    return model.to(dtype)
+
+
 def load_model(
     name: str = "toy",
     revision: str | None = None,
@@ -216,16 +260,22 @@ def load_model(
 
     Refuses known-bad checkpoints and checkpoints with non-finite weights (BadCheckpointError);
     a model neither cached nor reachable gives one ModelNotAvailableError saying what to do.
+    ``revision="init-seed<N>"`` (or ``"init"``, seed 0) gives the same architecture at
+    initialisation: the model's config built with ``from_config`` under ``torch.manual_seed(N)``,
+    with the model's tokenizer (the untrained control of ``harness.analyses.untrained``).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = resolve_source(name, revision, toy_seed=toy_seed)
     device = _auto_device(device)
     torch_dtype = _auto_dtype(dtype, device)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(source.weights, revision=source.revision, dtype=torch_dtype)
-    except (OSError, ValueError) as error:
-        raise _unavailable(source.weights, source.revision, "weights", error) from error
+    if source.init_seed is not None:
+        model = _initialised(source, torch_dtype)
+    else:
+        try:
+            model = AutoModelForCausalLM.from_pretrained(source.weights, revision=source.revision, dtype=torch_dtype)
+        except (OSError, ValueError) as error:
+            raise _unavailable(source.weights, source.revision, "weights", error) from error
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.tokenizer, revision=source.tokenizer_revision)
     except (OSError, ValueError) as error:
@@ -242,6 +292,25 @@ def load_model(
     return LoadedModel(
         name, revision, source, model, tokenizer, site, weights_hash, device, torch_dtype, profile_for(name)
     )
+
+
+def saved_step_zero(name: str, *, toy_seed: int = 0) -> str | None:
+    """The folder name of a saved step-0 checkpoint of ``name`` (the toy, a local training run), else None.
+
+    Hub models are not searched (BLOOM's intermediate repositories hold no step 0).
+    """
+    if name == "toy":
+        from harness.toy import ensure_toy
+
+        root = Path(ensure_toy(seed=toy_seed))
+    elif profile_for(name) is not None:
+        return None
+    else:
+        root = Path(name).expanduser()
+        if not root.is_dir():
+            return None
+    zero = checkpoint_dirs(root).get(0)
+    return None if zero is None else zero.name
 
 
 def check_distinct(checkpoints: dict[str, str]) -> None:

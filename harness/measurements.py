@@ -175,10 +175,22 @@ class Measurements:
         return self.cache.get_or_compute(key, compute)
 
     def positive_medians(self, revision: str | None, lang: str, concept: str) -> torch.Tensor:
-        """Median max-pooled response of every neuron over the concept's positives [n_units] (RF §8)."""
+        """Median max-pooled response of every neuron over the concept's positives [n_units] (RF §8).
+
+        The median of ml-selfcond's forcing value ``on_p50`` (``np.percentile(q=50)``): for an even
+        number of positives the midpoint of the two middle values (``torch.median`` would take the
+        lower one), computed in float64 and returned in the responses' dtype.
+        """
         responses = self.concept_pool_responses(revision, lang)
         index, labels = self.concept_rows(concept)
-        return responses[index[labels]].median(dim=0).values
+        positives = responses[index[labels]]
+        n = positives.shape[0]
+        if n == 0:
+            from harness.errors import ConceptError
+
+            raise ConceptError(f"concept {concept!r} has no positives in {lang}: no median response to steer with")
+        ordered = positives.to(torch.float64).sort(dim=0).values
+        return ((ordered[(n - 1) // 2] + ordered[n // 2]) / 2).to(positives.dtype)
 
     def similarity_responses(self, revision: str | None) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
         """Mean-pooled responses on the parallel similarity sample, all languages stacked.
@@ -334,7 +346,8 @@ class Measurements:
         family is measured on the same language set.
         """
         langs = tuple(languages) if languages else self.config.languages
-        config = replace(self.config, model=model, revision=None, checkpoints=None, languages=langs)
+        config = replace(self.config, model=model, revision=None, checkpoints=None, early=None, mid=None, late=None,
+                         languages=langs)
         return Measurements(config, cache=self.cache)
 
 

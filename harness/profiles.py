@@ -1,7 +1,8 @@
 """What the harness knows about named models: sources, checkpoint series, known-bad revisions.
 
-A profile names a model's default checkpoint series and its "early" and "late" points, used by
-every trend claim (``harness.run_plan`` turns them and the command line into a run's plan); the
+A profile names a model's default checkpoint series and its "early", "mid" and "late" points, used
+by every trend claim (``harness.run_plan`` turns them and the command line into a run's plan: a
+profile's point counts only when it is in the run's series); the
 toy's profile is read from its saved checkpoints (:func:`toy_profile`). The facts about bad BLOOM
 checkpoints come from CLAIMS.md ("Models and checkpoints"): a trend claim must refuse them and say why.
 """
@@ -21,7 +22,7 @@ class ModelProfile:
     series: tuple[str, ...] = ()  # default checkpoint series, earliest first
     early: str | None = None  # after any collapse phase: the "early" of every trend claim and of RF-1a
     late: str | None = None
-    mid: str | None = None  # RF-4a's "mid-training" checkpoint (steering into the source language); None: early
+    mid: str | None = None  # RF-4a's "mid-training" checkpoint (steering into the source language); None: none
     known_bad: dict[str, str] = field(default_factory=dict)  # revision -> reason
     perplexity_window: int = 2048
     family: tuple[str, ...] = ()  # models of increasing size for the scale claims
@@ -104,7 +105,8 @@ def toy_profile_for_steps(steps: Sequence[int], recipe: Any) -> ModelProfile:
 
     ``steps`` are the saved steps of a toy run (step 0 among them), ``recipe`` its
     ``harness.toy.ToyRecipe`` (``seq_len`` and ``languages`` are read). With the committed recipe
-    (step 0 and every power of two up to 2048): series step0, step128, step512, step2048; early step128; late step2048.
+    (step 0 and every power of two up to 2048): series step0, step128, step512, step2048; early and mid
+    step128; late step2048.
 
     TOY-NOTES: steps 32–64 are a collapse phase in which every measurement sits at chance, so
     "early" is the first saved step ≥ 128, never a step inside the collapse.
@@ -120,6 +122,7 @@ def toy_profile_for_steps(steps: Sequence[int], recipe: Any) -> ModelProfile:
         None,
         series=series,
         early=early,
+        mid=early,  # the toy has no separate mid-training point: steering's "mid" is its early checkpoint
         late=f"step{last}",
         perplexity_window=int(getattr(recipe, "seq_len", 128)),
         languages=tuple(getattr(recipe, "languages", ())) or None,

@@ -4,28 +4,35 @@ Loaded from the root ``conftest.py`` so that its options exist whatever folder i
 command line. Claims are declared with :func:`harness.claim_registry.claim` in ``claims/``; each
 declaration is a test that asks the session fixture ``measurements`` (a
 :class:`harness.measurements.Measurements`) for measurements, hands its outcome to
-``record_claim`` and raises :class:`~harness.claim_registry.ClaimNotSupported` when the decision
-fails. Where a model is known not to reproduce a claim, ``claims/expectations/<model>.json`` turns
-that failure (and only that one) into a strict expected failure: a claim that starts to hold fails
-the run, so every change of verdict is noticed.
+``record_claim`` and compares its verdict (supported, contradicted, inconclusive; or skipped) with
+the model's expectation in ``claims/expectations/<model>.json``
+(:func:`harness.claim_registry.judge_verdict`): the expected verdict of a claim that does not hold
+is an expected failure, any other difference fails the run (a claim that starts to hold, flips
+between contradicted and inconclusive, starts or stops being skipped), so every change of verdict is
+noticed. The file's ``settings`` name what its verdicts were measured with; a run with other
+settings is not compared with it (the terminal summary and the report say so).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from harness.claim_registry import CLAIMS_DIR, ClaimNotSupported, ClaimOutcome, ClaimSpec, numbers_to_data
+from harness.claim_registry import CLAIMS_DIR, ClaimOutcome, ClaimSpec, Expectation, numbers_to_data
 from harness.errors import HarnessError
+from harness.metrics import ALPHA
 from harness.report.catalogue import CATALOGUE
 from harness.report.records import ClaimRecord, to_jsonable, write_claims_json
 
 EXPECTATIONS_DIR = CLAIMS_DIR / "expectations"
 _RECORDS = pytest.StashKey[dict]()
 _MEASURE = pytest.StashKey[object]()
+_EXPECT = pytest.StashKey["Expectations"]()
 
 
 def _csv(value: str | None) -> tuple[str, ...] | None:
@@ -42,6 +49,17 @@ def pytest_addoption(parser):
     )
     group.addoption(
         "--checkpoints", default=None, help="comma-separated checkpoint series for trend claims, earliest first"
+    )
+    group.addoption(
+        "--early", default=None, help="the series' 'early' checkpoint (default: the profile's when in the series)"
+    )
+    group.addoption(
+        "--mid", default=None,
+        help="RF's mid-training checkpoint for steering (default: the profile's when in the series)",
+    )
+    group.addoption(
+        "--late", default=None,
+        help="the series' 'late' checkpoint (default: the profile's when in the series, else the last checkpoint)",
     )
     group.addoption("--models", default=None, help="comma-separated model family, smallest first, for the scale claims")
     group.addoption("--languages", default=None, help="comma-separated evaluation languages (default: the model's)")
@@ -73,6 +91,9 @@ def run_config(config):
         model=opt("--model"),
         revision=opt("--revision"),
         checkpoints=_csv(opt("--checkpoints")),
+        early=opt("--early"),
+        mid=opt("--mid"),
+        late=opt("--late"),
         models=_csv(opt("--models")),
         languages=_csv(opt("--languages")),
         device=opt("--device"),
@@ -85,29 +106,137 @@ def run_config(config):
     )
 
 
+# ------------------------------------------------------------------------------------------------
+# Expectations: claims/expectations/<model>.json
+
+
+def expectations_path(model: str) -> Path:
+    name = Path(model).name if Path(model).exists() else model.replace("/", "--")
+    return EXPECTATIONS_DIR / f"{name}.json"
+
+
 def load_expectations(model: str) -> dict:
     """Per-model expected verdicts: ``{claim_id: {"verdict": ..., "reason": ...}}``."""
-    name = Path(model).name if Path(model).exists() else model.replace("/", "--")
-    path = EXPECTATIONS_DIR / f"{name}.json"
+    path = expectations_path(model)
     if not path.exists():
         return {}
     return json.loads(path.read_text()).get("claims", {})
 
 
+def _same(run: Any, expected: Any) -> bool:
+    if isinstance(run, (list, tuple)) or isinstance(expected, (list, tuple)):
+        return isinstance(run, (list, tuple)) and isinstance(expected, (list, tuple)) and list(run) == list(expected)
+    if isinstance(run, float) or isinstance(expected, float):
+        return isinstance(run, (int, float)) and isinstance(expected, (int, float)) and abs(run - expected) < 1e-12
+    return run == expected
+
+
+def settings_differences(run: dict, expected: dict) -> dict[str, dict]:
+    """The settings of ``expected`` that the run knows and that differ: ``{name: {"run", "expected"}}``.
+
+    ``toy_seeds`` (a list) matches a run's ``toy_seed`` in it; any other name matches the run's
+    value of the same name. A setting the run does not know (absent from ``run``) is not compared.
+    """
+    differences = {}
+    for name, value in expected.items():
+        if name == "toy_seeds":
+            seed = run.get("toy_seed")
+            if seed is not None and seed not in (value or []):
+                differences["toy_seed"] = {"run": seed, "expected": value}
+        elif name in run and not _same(run[name], value):
+            differences[name] = {"run": run[name], "expected": value}
+    return differences
+
+
+@dataclass
+class Expectations:
+    """A model's expectations file and whether it applies to this run (its settings match)."""
+
+    path: Path
+    claims: dict[str, dict] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    found: bool = False
+    differences: dict[str, dict] = field(default_factory=dict)  # sticky: once a setting differs, never applies
+
+    @classmethod
+    def load(cls, model: str) -> "Expectations":
+        path = expectations_path(model)
+        if not path.exists():
+            return cls(path)
+        payload = json.loads(path.read_text())
+        claims = payload.get("claims", {})
+        for cid, entry in claims.items():
+            Expectation(entry.get("verdict"), entry.get("reason", ""))  # refuses an unknown verdict
+        return cls(path, claims=claims, settings=payload.get("settings") or {}, found=True)
+
+    def check(self, run: dict) -> None:
+        self.differences.update(settings_differences(run, self.settings))
+
+    @property
+    def applies(self) -> bool:
+        return self.found and not self.differences
+
+    def expectation(self, cid: str) -> Expectation | None:
+        entry = self.claims.get(cid) if self.applies else None
+        return Expectation(entry["verdict"], entry.get("reason", "")) if entry else None
+
+    def to_record(self) -> dict | None:
+        if not self.found:
+            return None
+        try:
+            shown = str(self.path.relative_to(CLAIMS_DIR.parent))
+        except ValueError:
+            shown = str(self.path)
+        return {"file": shown, "applies": self.applies, "differences": self.differences, "settings": self.settings}
+
+
+def run_settings(config) -> dict:
+    """What this run's verdicts depend on, as far as it is known now (see ``Expectations.check``).
+
+    From the command line, and from the session's Measurements once it exists: the plan's checkpoint
+    series and languages, and the default top-k of a held model.
+    """
+    opt = config.getoption
+    model = opt("--model")
+    settings: dict[str, Any] = {"model": model, "alpha": ALPHA}
+    if model == "toy":
+        settings["toy_seed"] = opt("--toy-seed")
+    if opt("--checkpoints"):
+        settings["checkpoints"] = list(_csv(opt("--checkpoints")) or ())
+    if opt("--languages"):
+        settings["languages"] = list(_csv(opt("--languages")) or ())
+    if opt("--top-k"):
+        settings["top_k"] = opt("--top-k")
+    if opt("--generation-seeds"):
+        settings["generation_seeds"] = opt("--generation-seeds")
+    measurements: Any = config.stash.get(_MEASURE, None)
+    if measurements is not None:
+        plan = measurements.plan
+        settings["checkpoints"], settings["languages"] = list(plan.series), list(plan.languages)
+        if not opt("--generation-seeds") and plan.profile is not None:
+            settings["generation_seeds"] = plan.profile.generation_seeds
+        held = measurements.held_model
+        if not opt("--top-k") and held is not None and held.name == model:
+            from harness.measurements import TOP_K_FRACTION
+
+            settings["top_k"] = max(1, round(TOP_K_FRACTION * held.site.n_units))
+    return settings
+
+
+def session_expectations(config) -> Expectations:
+    """The run's expectations, checked against the settings known now."""
+    expectations = config.stash.get(_EXPECT, None)
+    if expectations is None:
+        expectations = Expectations.load(config.getoption("--model"))
+        config.stash[_EXPECT] = expectations
+    if expectations.found:
+        expectations.check(run_settings(config))
+    return expectations
+
+
 def claim_id(item) -> str | None:
     marker = item.get_closest_marker("claim")
     return marker.args[0] if marker and marker.args else None
-
-
-def pytest_collection_modifyitems(config, items):
-    expectations = load_expectations(config.getoption("--model"))
-    for item in items:
-        cid = claim_id(item)
-        expected = expectations.get(cid) if cid else None
-        if expected and expected.get("verdict") == "not supported":
-            item.add_marker(pytest.mark.xfail(
-                strict=True, raises=ClaimNotSupported, reason=f"expected on this model: {expected.get('reason', '')}"
-            ))
 
 
 @pytest.fixture(scope="session")
@@ -135,17 +264,27 @@ def claim_title(cid: str) -> str:
 
 @pytest.fixture
 def record_claim(request):
-    """Record a declared claim's outcome for the report: ``record_claim(spec, outcome)``."""
-    expectations = load_expectations(request.config.getoption("--model"))
+    """Record a declared claim's outcome for the report: ``record_claim(spec, outcome)`` → the record.
+
+    The record's ``expected``/``expected_reason`` hold the model's expectation when it applies to
+    the run; a decision with neither a p-value nor an interval is refused (``TypeError``).
+    """
     started = time.perf_counter()
 
     def _record(spec: ClaimSpec, outcome: ClaimOutcome) -> ClaimRecord:
+        from harness.claim_registry import require_evidence
+
         decision = outcome.decision
+        require_evidence(spec.id, decision)
+        expectation = session_expectations(request.config).expectation(spec.id)
         detail = decision.detail if isinstance(decision.detail, dict) else {}
+        reason = outcome.reason or str(detail.get("reason", ""))
+        if not reason and not decision.supported:
+            reason = outcome.failure_message()
         entry = ClaimRecord(
             id=spec.id,
             title=claim_title(spec.id),
-            verdict="supported" if decision.supported else "not supported",
+            verdict=decision.verdict,
             statistic=decision.statistic,
             value=decision.value,
             control=decision.control,
@@ -155,9 +294,12 @@ def record_claim(request):
             alternative=decision.alternative,
             alpha=decision.alpha,
             effect_size=decision.effect_size,
-            reason=outcome.reason or str(detail.get("reason", "")),
+            p_value_opposite=decision.p_value_opposite,
+            detectable_effect=decision.detectable_effect,
+            reason=reason,
             checkpoints=[str(c) for c in outcome.checkpoints if c is not None],
-            expected=(expectations.get(spec.id) or {}).get("verdict"),
+            expected=expectation.verdict if expectation else None,
+            expected_reason=expectation.reason if expectation else "",
             data=to_jsonable({**numbers_to_data(outcome.numbers), "decision_detail": detail}),
             duration_s=round(time.perf_counter() - started, 2),
         )
@@ -171,13 +313,22 @@ def record_claim(request):
 def pytest_runtest_makereport(item, call):
     report = yield
     cid = claim_id(item)
-    if cid and report.skipped and call.when in ("setup", "call"):
+    if cid and report.skipped and not hasattr(report, "wasxfail") and call.when in ("setup", "call"):
         records = item.config.stash[_RECORDS]
         if cid not in records:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            reason = reason.removeprefix("Skipped: ")
+            expectation = session_expectations(item.config).expectation(cid)
             records[cid] = ClaimRecord(
-                id=cid, title=claim_title(cid), verdict="skipped", reason=reason.removeprefix("Skipped: ")
+                id=cid, title=claim_title(cid), verdict="skipped", reason=reason,
+                expected=expectation.verdict if expectation else None,
+                expected_reason=expectation.reason if expectation else "",
             )
+            if expectation is not None and expectation.verdict != "skipped":
+                # a claim that starts to be skipped must not go unnoticed
+                report.outcome = "failed"
+                report.longrepr = (f"{cid}: skipped ({reason}) but this model's expectation says "
+                                   f"{expectation.verdict}: update the expectation or restore what the claim needs")
     return report
 
 
@@ -194,12 +345,37 @@ def pytest_sessionfinish(session, exitstatus):
         checkpoints=list(provenance.get("checkpoints", [])),
         provenance=provenance,
         records=list(records.values()),
+        expectations=session_expectations(session.config).to_record(),
     )
     try:
         from harness.report import write_report
     except ImportError:
         return
     write_report(report_dir)
+
+
+_MARKUP = {"supported": {"green": True}, "contradicted": {"red": True}, "inconclusive": {"red": True},
+           "skipped": {"yellow": True}}
+
+
+def _evidence(r: ClaimRecord) -> str:
+    if r.p_value is not None:
+        return f"p={r.p_value:.2g}"
+    if r.ci:
+        return f"[{r.ci[0]:.3g}, {r.ci[1]:.3g}]"
+    return ""
+
+
+def _expectations_summary(expectations: Expectations) -> str:
+    path = (expectations.to_record() or {}).get("file", str(expectations.path))
+    if not expectations.found:
+        return f"no expectations for this model ({path}): every claim must hold or be skipped"
+    if expectations.applies:
+        return f"* matches this model's recorded expectation ({path})"
+    differences = "; ".join(f"{k}: run {v['run']}, expectations {v['expected']}"
+                            for k, v in expectations.differences.items())
+    return (f"the expectations in {path} do not apply: this run's settings differ ({differences}); "
+            "no verdict was compared with them")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -227,24 +403,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         title = short_title(cid, r.title)
         title = title if len(title) <= 40 else title[:39] + "…"
         value = num(r.value) + (f" vs {num(r.control)}" if r.control is not None else "")
-        if r.p_value is not None:
-            evidence = f"p={r.p_value:.2g}"
-        elif r.ci:
-            evidence = f"[{r.ci[0]:.3g}, {r.ci[1]:.3g}]"
-        else:
-            evidence = ""
-        verdict = r.verdict + ("*" if r.expected and r.expected == r.verdict and r.verdict != "supported" else "")
-        expected_failure = verdict.endswith("*")
-        markup = {"supported": {"green": True},
-                  "not supported": {"yellow": True} if expected_failure else {"red": True},
-                  "skipped": {"yellow": True}}.get(r.verdict, {})
+        as_expected = r.expected == r.verdict and r.verdict not in ("supported", "skipped")
+        markup = {"yellow": True} if as_expected else _MARKUP.get(r.verdict, {})
         tr.write(f"{cid:<6} {title:<40} ")
-        tr.write(f"{verdict:<15}", **markup)
-        tr.write_line(f" {value:>22} {evidence:>20}")
+        tr.write(f"{r.verdict + ('*' if as_expected else ''):<15}", **markup)
+        tr.write_line(f" {value:>22} {_evidence(r):>20}")
         if r.reason and r.verdict != "supported":
             tr.write_line(f"{'':<6}   reason: {r.reason}")
-    tr.write_line(", ".join(f"{counts[v]} {v}" for v in ("supported", "not supported", "skipped") if counts.get(v)))
-    tr.write_line("* matches this model's recorded expectation (claims/expectations)")
+        if r.verdict == "inconclusive" and r.detectable_effect is not None:
+            tr.write_line(f"{'':<6}   detectable difference at this n (80 % power): {r.detectable_effect:.3g}")
+    tr.write_line(", ".join(f"{counts[v]} {v}" for v in ("supported", "contradicted", "inconclusive", "skipped")
+                            if counts.get(v)))
+    tr.write_line(_expectations_summary(session_expectations(config)))
     report_dir = Path(config.getoption("--report-dir"))
     md = report_dir / "claims.md"
     where = (f"report: {md} (figures under {report_dir / 'figures'})" if md.exists()

@@ -7,13 +7,21 @@ languages (checked against the evaluation data). Measurements builds it on first
 tested without a model:
 
 * ``series``: ``--checkpoints``, else the profile's series, else none;
-* ``early``: the **second** entry of ``--checkpoints`` (its only entry when it has one), else the
-  profile's ``early``;
-* ``mid`` (RF's mid-training point, steering): ``early`` under ``--checkpoints``, else the profile's
-  ``mid``, else its ``early``;
-* ``late``: the last entry of ``--checkpoints``, else the profile's ``late``;
+* the roles ``early``, ``mid`` (RF's mid-training point, steering) and ``late`` are **named, never
+  inferred from a position in the list**: a role comes from its option (``--early``, ``--mid``,
+  ``--late``), else from the profile when the profile's point is in the series, else ``late`` is the
+  last checkpoint of the series (the final model is what "late" means) and ``early`` / ``mid`` are
+  None (the claims that need them skip and name the option to pass);
+* every role must be a checkpoint of the series, and early ≤ mid ≤ late in the series' order
+  (equal points are allowed: the toy's early and mid are both step128); anything else raises
+  :class:`CheckpointRoleError`, which the pytest plugin turns into a one-line exit;
 * ``revision``: ``--revision``, else ``late`` for the toy, else None (the final model);
 * ``languages``: ``--languages``, else the profile's languages, else every language of the data.
+
+Example: bloom-560m with ``--checkpoints global_step1000,global_step10000,global_step400000`` has
+early = global_step1000 and mid = global_step10000 (the profile's, both in the series) and late =
+global_step400000; the toy with ``--checkpoints step0,step64,step1024`` has early = mid = None (the
+profile's step128 is not in the series) and late = step1024 (the series' last).
 """
 
 from __future__ import annotations
@@ -22,10 +30,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
-from harness.errors import UnknownLanguageError
+from harness.errors import HarnessError, UnknownLanguageError
 from harness.profiles import ModelProfile
 
-__all__ = ["CheckpointPoints", "RunConfig", "RunPlan", "checkpoint_points", "evaluation_languages"]
+__all__ = [
+    "ROLES",
+    "CheckpointPoints",
+    "CheckpointRoleError",
+    "RunConfig",
+    "RunPlan",
+    "checkpoint_points",
+    "evaluation_languages",
+    "missing_role",
+]
+
+#: the named checkpoints of a series, in the order they must keep
+ROLES = ("early", "mid", "late")
+
+
+class CheckpointRoleError(HarnessError, ValueError):
+    """``--early`` / ``--mid`` / ``--late`` (or the profile's point) is not in the series, or out of order."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +59,9 @@ class RunConfig:
     model: str = "toy"
     revision: str | None = None
     checkpoints: tuple[str, ...] | None = None
+    early: str | None = None  # --early: the series' "early" checkpoint
+    mid: str | None = None  # --mid: RF's mid-training checkpoint (steering)
+    late: str | None = None  # --late: the series' "late" checkpoint
     models: tuple[str, ...] | None = None
     languages: tuple[str, ...] | None = None
     device: str = "auto"
@@ -59,33 +86,60 @@ class CheckpointPoints(NamedTuple):
     revision: str | None
 
 
-def _early(config: RunConfig, profile: ModelProfile | None) -> str | None:
+def missing_role(role: str, series: Sequence[str] = ()) -> str:
+    """The skip message of a claim that needs the checkpoint ``role`` when the run names none."""
+    where = f"one of the series {', '.join(series)}" if series else "a checkpoint of --checkpoints"
+    return (f"no '{role}' checkpoint: the model's profile names none in this series; "
+            f"pass --{role} ({where})")
+
+
+def _series(config: RunConfig, profile: ModelProfile | None) -> tuple[str, ...]:
     if config.checkpoints:
-        return config.checkpoints[min(1, len(config.checkpoints) - 1)]
-    return profile.early if profile else None
+        return tuple(config.checkpoints)
+    return tuple(profile.series) if profile else ()
 
 
-def _mid(config: RunConfig, profile: ModelProfile | None) -> str | None:
-    if config.checkpoints:
-        return _early(config, profile)
-    return (profile.mid or profile.early) if profile else None
+def _role(
+    role: str, config: RunConfig, profile: ModelProfile | None, series: tuple[str, ...]
+) -> tuple[str | None, str]:
+    """``(checkpoint, source)`` of ``role``: its option, the profile's point in the series, or the default."""
+    given = getattr(config, role)
+    if given:
+        return given, f"--{role}"
+    from_profile = getattr(profile, role, None) if profile else None
+    if from_profile and from_profile in series:
+        return from_profile, "the profile"
+    if role == "late" and series:
+        return series[-1], "the series' last checkpoint"
+    return None, ""
 
 
-def _late(config: RunConfig, profile: ModelProfile | None) -> str | None:
-    if config.checkpoints:
-        return config.checkpoints[-1]
-    return profile.late if profile else None
+def _check_roles(series: tuple[str, ...], roles: dict[str, tuple[str | None, str]]) -> None:
+    """Every named role is in ``series`` and early ≤ mid ≤ late there; else :class:`CheckpointRoleError`."""
+    for role, (rev, source) in roles.items():
+        if rev is not None and rev not in series:
+            listed = ", ".join(series) if series else "none (pass --checkpoints)"
+            raise CheckpointRoleError(f"--{role} {rev} is not a checkpoint of the series; the series: {listed}")
+    named = [(role, rev, source) for role, (rev, source) in roles.items() if rev is not None]
+    for (a, rev_a, src_a), (b, rev_b, src_b) in zip(named, named[1:]):
+        if series.index(rev_a) > series.index(rev_b):
+            raise CheckpointRoleError(
+                f"'{a}' ({rev_a}, from {src_a}) comes after '{b}' ({rev_b}, from {src_b}) in the series "
+                f"{', '.join(series)}; early ≤ mid ≤ late is required: pass --{a} or --{b}"
+            )
 
 
 def checkpoint_points(config: RunConfig, profile: ModelProfile | None) -> CheckpointPoints:
-    """Series, early, mid, late and single-checkpoint revision of ``config`` with ``profile``."""
-    if config.checkpoints:
-        series = config.checkpoints
-    else:
-        series = profile.series if profile else ()
-    late = _late(config, profile)
+    """Series, early, mid, late and single-checkpoint revision of ``config`` with ``profile``.
+
+    Raises :class:`CheckpointRoleError` when a role is not in the series or the roles are out of order.
+    """
+    series = _series(config, profile)
+    roles = {role: _role(role, config, profile, series) for role in ROLES}
+    _check_roles(series, roles)
+    early, mid, late = (roles[role][0] for role in ROLES)
     revision = config.revision or (late if config.model == "toy" else None)
-    return CheckpointPoints(series, _early(config, profile), _mid(config, profile), late, revision)
+    return CheckpointPoints(series, early, mid, late, revision)
 
 
 def evaluation_languages(
@@ -104,7 +158,14 @@ def evaluation_languages(
 
 @dataclass(frozen=True)
 class RunPlan:
-    """The run's model, profile, checkpoints and evaluation languages (see the module docstring)."""
+    """The run's model, profile, checkpoints and evaluation languages.
+
+    The checkpoint roles are named, never inferred from a position in the series: each of
+    ``early``, ``mid`` and ``late`` comes from its option (``--early``/``--mid``/``--late``), else from
+    the profile when the profile's point is in the series, else ``late`` is the series' last
+    checkpoint and ``early``/``mid`` are None (claims that need them skip, naming the option). Each
+    role is a checkpoint of the series, with early ≤ mid ≤ late (see the module docstring).
+    """
 
     model: str
     profile: ModelProfile | None
@@ -120,7 +181,8 @@ class RunPlan:
         """The plan of ``config`` with the model's ``profile`` and the data's languages.
 
         Raises :class:`~harness.errors.UnknownLanguageError` when a requested language is not in
-        ``available_languages``.
+        ``available_languages``, :class:`CheckpointRoleError` when a checkpoint role is not in the
+        series or the roles are out of order.
         """
         points = checkpoint_points(config, profile)
         languages = evaluation_languages(config, profile, available_languages)

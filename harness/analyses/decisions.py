@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.metrics import ALPHA, Decision, describe
+from harness.metrics import ALPHA, Decision, describe, detectable_effect
 from harness.metrics.stats import fmt_number
 
 if TYPE_CHECKING:
@@ -50,7 +50,9 @@ def _with_reason(decision: Decision, reason: str) -> Decision:
 
 
 def _verdict_word(decision: Decision) -> str:
-    return "holds" if decision.supported else "does not hold"
+    if decision.supported:
+        return "holds"
+    return "is contradicted" if decision.contradicted else "does not hold"
 
 
 # ------------------------------------------------------------------------------- bootstrap
@@ -64,6 +66,10 @@ def _bootstrap_bounds(observed: float, finite: np.ndarray, n_boot: int, alpha: f
 def _beyond(lo: float, hi: float, control: float, alternative: str) -> bool:
     """The one-sided decision on the interval (False for NaN bounds)."""
     return lo > control if alternative == "greater" else hi < control
+
+
+def _opposite(alternative: str) -> str:
+    return "less" if alternative == "greater" else "greater"
 
 
 def bootstrap_decision(
@@ -82,7 +88,9 @@ def bootstrap_decision(
 
     ``replicates[0]`` is the observed value, the rest are resamples. ``ci`` is the percentile
     interval ``[q_alpha, q_(1-alpha)]``; "greater" is supported when its lower end is above
-    ``control`` (a one-sided test at level alpha), "less" when its upper end is below.
+    ``control`` (a one-sided test at level alpha), "less" when its upper end is below; the
+    decision is contradicted when the same interval lies entirely on the other side of ``control``.
+    ``detectable_effect`` is ``(z_(1-alpha) + z_0.8)`` times the bootstrap standard error.
     ``value``/``control_value`` override what is reported (e.g. late and early values when the
     statistic is their difference).
     """
@@ -91,6 +99,7 @@ def bootstrap_decision(
     finite = boot[np.isfinite(boot)]
     lo, hi = _bootstrap_bounds(observed, finite, boot.size, alpha)
     supported = _beyond(lo, hi, control, alternative)
+    contradicted = _beyond(lo, hi, control, _opposite(alternative))
     share = float(np.mean(finite <= control)) if alternative == "greater" else float(np.mean(finite >= control))
     sd = float(np.std(finite, ddof=1)) if finite.size > 1 else float("nan")
     decision = Decision(
@@ -104,6 +113,8 @@ def bootstrap_decision(
         alternative=alternative,
         alpha=alpha,
         supported=bool(supported),
+        contradicted=bool(contradicted),
+        detectable_effect=detectable_effect(sd, alpha) if math.isfinite(sd) else None,
         detail={
             "test": "percentile bootstrap over verses",
             "observed": observed,
@@ -123,9 +134,12 @@ def bootstrap_decision(
 
 
 # ----------------------------------------------------------------------------- permutation
-def permutation_p_value(observed: float, null: np.ndarray) -> float:
-    """One-sided permutation p-value ``(1 + #{null ≥ observed}) / (1 + K)`` (ties within 1e-12 count)."""
+def permutation_p_value(observed: float, null: np.ndarray, *, alternative: str = "greater") -> float:
+    """One-sided permutation p-value ``(1 + #{null ≥ observed}) / (1 + K)`` (ties within 1e-12 count);
+    with ``alternative="less"`` the other tail, ``(1 + #{null ≤ observed}) / (1 + K)``."""
     tol = 1e-12 * max(1.0, abs(observed))
+    if alternative == "less":
+        return float((1 + np.count_nonzero(null <= observed + tol)) / (1 + null.size))
     return float((1 + np.count_nonzero(null >= observed - tol)) / (1 + null.size))
 
 
@@ -151,9 +165,15 @@ def permutation_decision(
     alpha: float = ALPHA,
     bootstrap: np.ndarray | None = None,
 ) -> Decision:
-    """One-sided permutation test ``statistic > null``: p = (1 + #{null ≥ observed}) / (1 + K)."""
+    """One-sided permutation test ``statistic > null``: p = (1 + #{null ≥ observed}) / (1 + K).
+
+    Contradicted when the other tail of the same permutations, (1 + #{null ≤ observed}) / (1 + K),
+    is ≤ alpha and the statistic is below 0; ``detectable_effect`` is ``(z_(1-alpha) + z_0.8)``
+    times the sd of the permutation null.
+    """
     null = np.asarray(null, dtype=np.float64)
     p = permutation_p_value(observed, null)
+    p_opp = permutation_p_value(observed, null, alternative="less")
     null_mean, sd = float(null.mean()), float(null.std(ddof=1))
     detail: dict = {
         "test": "permutation (Mantel-type)",
@@ -176,11 +196,15 @@ def permutation_decision(
         alternative="greater",
         alpha=alpha,
         supported=bool(p <= alpha and observed > 0),
+        contradicted=bool(p_opp <= alpha and observed < 0),
+        p_value_opposite=p_opp,
+        detectable_effect=detectable_effect(sd, alpha),
         detail=detail,
     )
     reason = (
         f"{statistic} > 0 {_verdict_word(decision)}: {describe(decision)} "
-        f"({null_description}, null sd {fmt_number(sd)})"
+        + (f"(opposite tail p = {p_opp:.3g}) " if decision.contradicted else "")
+        + f"({null_description}, null sd {fmt_number(sd)})"
     )
     return _with_reason(decision, reason)
 

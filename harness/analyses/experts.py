@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -36,6 +36,7 @@ from harness.metrics import (
     topk_units,
     units_per_layer,
 )
+from harness.run_plan import missing_role
 
 MI_NEIGHBOURS = 3
 MI_RANDOM_STATE = 0
@@ -261,7 +262,12 @@ def layer_distribution(scores: ExpertScores, k: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LayerOverlap:
-    """Per-layer top-k overlap (top-k ranked within each layer) and its mismatched control."""
+    """Per-layer overlap of the *global* top-k experts restricted to each layer, and its controls.
+
+    ``matched[c, p, ℓ] = |E_ℓ(c, l) ∩ E_ℓ(c, l')| / k`` where ``E_ℓ`` is the global top-k set (ranked
+    over all layers together, RF §7) restricted to layer ``ℓ``: the share of the top-k that the two
+    languages share *in that layer*; summed over layers it is the global overlap (:func:`overlap`).
+    """
 
     languages: tuple[str, ...]
     pairs: list[tuple[int, int]]
@@ -269,10 +275,14 @@ class LayerOverlap:
     units_per_layer: int
     matched: np.ndarray  # [n_concepts, n_pairs, n_layers]
     mismatched: np.ndarray  # [n_concepts, n_pairs, n_layers]
+    #: [n_layers]: mean over concepts and pairs of |E_ℓ(c,l)|·|E_ℓ(c,l')| / (units per layer · k), the
+    #: overlap of independent random sets with the observed per-layer sizes
+    chance_profile: np.ndarray
 
     @property
     def chance(self) -> float:
-        return chance_overlap(self.k, self.units_per_layer)
+        """Expected overlap of the whole top-k (all layers) for two random k-subsets: ``k / N``."""
+        return chance_overlap(self.k, self.units_per_layer * self.matched.shape[2])
 
     def per_concept(self, layers: Sequence[int], *, mismatched: bool = False) -> np.ndarray:
         """Mean over pairs and the given layers, per concept: ``[n_concepts]``."""
@@ -289,26 +299,33 @@ class LayerOverlap:
         return self.mismatched.mean(axis=(0, 1))
 
 
-def layer_overlap(scores: ExpertScores, k: int, *, partners: int | None = LAYER_PARTNERS) -> LayerOverlap:
-    """Cross-lingual overlap per layer (RF §7, Figure 6): the k best units *within* each layer.
+def _sets_in_layer(top: np.ndarray, layer_of: np.ndarray, layer: int) -> list[list[frozenset]]:
+    """``sets[l][c]``: the units of the top-k sets ``top [L, C, k]`` that sit in ``layer``."""
+    return [[frozenset(top[lang, c][layer_of[lang, c] == layer].tolist()) for c in range(top.shape[1])]
+            for lang in range(top.shape[0])]
 
-    Ranking within the layer keeps every layer's overlap on the same scale (chance k / units per
-    layer); with the global top-k, a layer holding few experts would have an overlap of 0/0. The
-    mismatched control uses ``partners`` other concepts per concept (both directions) to bound the
-    cost at BLOOM's k = 500 and 24 layers.
+
+def layer_overlap(scores: ExpertScores, k: int, *, partners: int | None = LAYER_PARTNERS) -> LayerOverlap:
+    """Cross-lingual overlap per layer (RF §7, Figure 6): the global top-k restricted to each layer.
+
+    The top-k is ranked over all layers together (as RF and ml-selfcond rank it), then each
+    language's set is cut into its layers; the overlap of layer ``ℓ`` is ``|E_ℓ(c,l) ∩ E_ℓ(c,l')| / k``.
+    A layer that holds no experts has overlap 0. ``chance_profile`` is the overlap two independent
+    random sets of the same per-layer sizes would have; the mismatched control uses ``partners``
+    other concepts per concept (both directions) to bound the cost at BLOOM's k = 500 and 24 layers.
     """
-    n_lang, n_con, _ = scores.ap.shape
-    per_layer = scores.ap.reshape(n_lang, n_con, scores.n_layers, scores.units_per_layer)
-    k = min(k, scores.units_per_layer)
+    top = top_experts(scores, k)
+    layer_of = top // scores.units_per_layer
+    n_con = top.shape[1]
     matched = np.empty((n_con, len(scores.pairs), scores.n_layers))
     mismatched = np.empty_like(matched)
+    chance = np.empty(scores.n_layers)
     for layer in range(scores.n_layers):
-        sets = [
-            [frozenset(topk_units(per_layer[lang, c, layer], k).tolist()) for c in range(n_con)]
-            for lang in range(n_lang)
-        ]
+        sets = _sets_in_layer(top, layer_of, layer)
         matched[:, :, layer], mismatched[:, :, layer] = _pairwise_overlap(sets, scores.pairs, k, partners)
-    return LayerOverlap(scores.languages, scores.pairs, k, scores.units_per_layer, matched, mismatched)
+        sizes = (layer_of == layer).sum(axis=2)  # [L, C]
+        chance[layer] = np.mean([sizes[i] * sizes[j] for i, j in scores.pairs]) / (scores.units_per_layer * k)
+    return LayerOverlap(scores.languages, scores.pairs, k, scores.units_per_layer, matched, mismatched, chance)
 
 
 # --------------------------------------------------------------------------------- scripts
@@ -344,18 +361,30 @@ class SeriesPoints:
         return out
 
 
+def series_gap(plan: Any) -> str | None:
+    """Why ``plan`` has no distinct early and late checkpoints in its series (a skip reason naming
+    the option to pass), or None when it has them."""
+    revisions = tuple(plan.series)
+    if len(revisions) < 2:
+        return "needs a checkpoint series of at least two checkpoints: pass --checkpoints a,b,… (earliest first)"
+    if plan.early is None:
+        return missing_role("early", revisions)
+    if plan.late is None:
+        return missing_role("late", revisions)
+    if plan.early == plan.late:
+        return f"'early' and 'late' are the same checkpoint ({plan.late}): pass --early or --late"
+    return None
+
+
 def series_points(measurements: MeasurementSource) -> SeriesPoints | None:
     """The run's checkpoint series after refusing duplicate weights, or None when it has no
-    distinct early and late point in the series (the caller skips with a reason)."""
+    distinct early and late point in the series (the caller skips; :func:`series_gap` says why)."""
     plan = measurements.plan
+    if series_gap(plan) is not None or plan.early not in plan.series or plan.late not in plan.series:
+        return None
     revisions = tuple(plan.series)
-    early, late = plan.early, plan.late
-    if len(revisions) < 2 or early is None or late is None or early == late:
-        return None
-    if early not in revisions or late not in revisions:
-        return None
     measurements.check_series(revisions)
-    return SeriesPoints(revisions, revisions[0], early, late)
+    return SeriesPoints(revisions, revisions[0], plan.early, plan.late)
 
 
 def claim_languages(measurements: MeasurementSource) -> tuple[str, ...]:

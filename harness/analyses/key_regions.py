@@ -41,7 +41,8 @@ from harness.metrics import (
     zscores,
 )
 
-from .similarity import BOOT_SEED, N_BOOT, bootstrap_weights, parallel_index
+from .decisions import bootstrap_decision
+from .similarity import BOOT_SEED, N_BOOT, TrainingComparison, bootstrap_weights, parallel_index, training_comparison
 
 THRESHOLD = 2.0
 RANDOM_FRACTION = 0.10
@@ -208,6 +209,13 @@ class KeyCounts:
         return self.group_share(ends) / len(ends) - self.group_share(middle) / len(middle)
 
 
+def size_gaps(counts: KeyCounts, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+    """``[R, P]`` key-region size of ``a`` minus that of ``b`` per replicate and pair ``(a, b)`` (LF-7)."""
+    sizes = counts.sizes
+    idx = {lang: i for i, lang in enumerate(counts.languages)}
+    return np.stack([sizes[:, idx[a]] - sizes[:, idx[b]] for a, b in pairs], axis=1)
+
+
 def count_key_regions(
     responses: Any,
     language_ids: Any,
@@ -244,6 +252,37 @@ def key_regions_at(measurements: MeasurementSource, revision: str | None) -> tup
         return count_key_regions(responses, language_ids, meaning_ids, languages, n_layers)
 
     return measurements.memo(("key_regions", revision), compute)
+
+
+# ------------------------------------------------------------------------- layers over training
+@dataclass(frozen=True)
+class KeyLayerComparison:
+    """LF-5 over a series: the late outer-vs-middle density (decided) and the first-quarter share over training."""
+
+    groups: tuple[list[int], list[int], list[int]]  # (first, middle, last) quarters of the layers
+    outer_denser: Decision  # late: share per layer in the first and last quarter − middle, verse bootstrap
+    first_quarter: TrainingComparison  # first-quarter share late vs early (decided), vs first, trend
+
+
+def key_layer_comparison(
+    counts: dict[str, KeyCounts], series: Sequence[str], groups: tuple[list[int], list[int], list[int]], *,
+    early: str, late: str
+) -> KeyLayerComparison:
+    """LF-5's tests from verse-bootstrap key counts per revision (the same resamples at every revision).
+
+    ``groups`` are LF's ``(first, middle, last)`` quarters (``harness.layer_groups.lf_quarters``).
+    """
+    head, middle, tail = groups
+    outer = bootstrap_decision(
+        counts[late].density_contrast(head + tail, middle),
+        statistic=f"key share per layer, layers {head + tail} − middle {middle} at {late}",
+        n=counts[late].n_meanings,
+    )
+    share = {rev: counts[rev].group_share(head) for rev in series}
+    first_quarter = training_comparison(share, series, early=early, late=late,
+                                        statistic=f"first-quarter key share (layers {head})",
+                                        n=counts[late].n_meanings, alternative="greater")
+    return KeyLayerComparison((head, middle, tail), outer, first_quarter)
 
 
 # ----------------------------------------------------------------------------- deactivation
@@ -365,6 +404,18 @@ def deactivation_at(
         return result
 
     return measurements.memo(("deactivation", revision, max_windows), compute)
+
+
+def own_region_margin(d: Deactivation) -> np.ndarray:
+    """Per language, ``log(1 + own) − log(1 + max(other languages, random same size, random 10 %))``:
+    how far its own increase tops its row and both controls (> 0 exactly for LF-3a's wins)."""
+    rival = np.maximum(d.max_other(), np.maximum(d.random_same_size, d.random_10pct))
+    return np.log1p(d.own) - np.log1p(rival)
+
+
+def random_control_gap(d: Deactivation) -> np.ndarray:
+    """Per language, LF-3b's ``log(1 + own) − log(1 + max(random same size, random 10 %))``."""
+    return np.log1p(d.own) - np.log1p(np.maximum(d.random_same_size, d.random_10pct))
 
 
 def own_region_decision(d: Deactivation, *, alpha: float = ALPHA) -> Decision:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -36,16 +36,21 @@ import torch
 from harness.layer_groups import lf_quarters as layer_groups  # noqa: F401  re-export for claims/
 from harness.measurement_source import MeasurementSource
 from harness.metrics import (
+    Decision,
     activation_vectors,
     language_similarity,
     lrds,
     per_layer_lrds_sads,
     sads,
     similarity_matrix,
+    trend_test,
 )
 
 # re-export for claims/ (the decision helpers live in harness.analyses.decisions)
 from .decisions import N_PERM, PERM_SEED, bootstrap_decision, permutation_decision  # noqa: F401
+
+if TYPE_CHECKING:
+    from .key_regions import KeyCounts
 
 #: bootstrap resamples of verses (replicate 0 is the observed sample)
 N_BOOT = 1000
@@ -165,6 +170,24 @@ class PairMeans:
         between = flag[:, None] ^ flag[None, :]
         if not within.any() or not between.any():
             raise ValueError("the group needs ≥ 2 languages and at least one language outside it")
+        return self.diff[:, within].mean(axis=1) - self.diff[:, between].mean(axis=1)
+
+    def contrast_with(self, group: Sequence[int], others: Sequence[int]) -> np.ndarray:
+        """Mean different-meaning similarity within ``group`` minus between it and ``others`` only.
+
+        :meth:`group_contrast` with the comparison set named, e.g. the other languages of the
+        group's script (LF-1c), so that a shared script alone cannot make the contrast.
+        """
+        L = self.n_languages
+        flag, other = np.zeros(L, dtype=bool), np.zeros(L, dtype=bool)
+        flag[list(group)] = True
+        other[list(others)] = True
+        if (flag & other).any():
+            raise ValueError("the group and the comparison languages overlap")
+        within = self._offdiag(flag[:, None] & flag[None, :])
+        between = (flag[:, None] & other[None, :]) | (other[:, None] & flag[None, :])
+        if not within.any() or not between.any():
+            raise ValueError("the group needs ≥ 2 languages and at least one comparison language")
         return self.diff[:, within].mean(axis=1) - self.diff[:, between].mean(axis=1)
 
 
@@ -379,3 +402,83 @@ def checkpoint_steps(revisions: Sequence[str | None]) -> list[float]:
     if any(math.isnan(s) for s in steps) or len(set(steps)) != len(steps):
         return [float(i) for i in range(len(revisions))]
     return steps
+
+
+# ------------------------------------------------------------------------- training series
+@dataclass(frozen=True)
+class TrainingComparison:
+    """One statistic over a checkpoint series: the decided late-vs-early test and what is only reported.
+
+    ``decided``: late vs early, paired over verses (the same bootstrap resamples of verses at every
+    checkpoint, so each replicate's difference is a paired one); a percentile interval at level
+    alpha decides it. ``controls``: late vs the series' first checkpoint (the untrained model on the
+    toy), the same test, reported and never decided (LF claims nothing about the initialisation).
+    ``trend``: Spearman's rho over the series, recorded, never decided: over 4 checkpoints its
+    smallest one-sided p is 1/4! = 0.042, so it could never reach alpha = 0.01.
+    """
+
+    decided: Decision
+    controls: dict[str, Decision]
+    trend: Decision | None
+
+
+def _late_vs(replicates: Mapping[str, np.ndarray], ref: str, late: str, *, statistic: str, n: int,
+             alternative: str) -> Decision:
+    return bootstrap_decision(
+        np.asarray(replicates[late], dtype=np.float64) - np.asarray(replicates[ref], dtype=np.float64),
+        statistic=f"{statistic} at {late} vs {ref}",
+        n=n,
+        alternative=alternative,
+        value=float(replicates[late][0]),
+        control_value=float(replicates[ref][0]),
+    )
+
+
+def training_comparison(
+    replicates: Mapping[str, np.ndarray],
+    series: Sequence[str],
+    *,
+    early: str,
+    late: str,
+    statistic: str,
+    n: int,
+    alternative: str,
+) -> TrainingComparison:
+    """Late vs early (decided), late vs the first checkpoint (reported) and the trend (recorded).
+
+    ``replicates[rev]`` are verse-bootstrap replicates of ``statistic`` at ``rev`` (index 0 observed,
+    the same resamples at every revision); ``alternative`` is "less" (the statistic falls with
+    training) or "greater"; ``n`` the number of verses.
+    """
+    decided = _late_vs(replicates, early, late, statistic=statistic, n=n, alternative=alternative)
+    first = series[0]
+    controls = {}
+    if first not in (early, late):
+        controls[f"{statistic}: late vs first ({first})"] = _late_vs(
+            replicates, first, late, statistic=statistic, n=n, alternative=alternative)
+    trend = None
+    if len(series) >= 3:
+        trend = trend_test(checkpoint_steps(series), [float(replicates[rev][0]) for rev in series],
+                           alternative="decreasing" if alternative == "less" else "increasing",
+                           statistic=f"Spearman rho of {statistic} over the series")
+    return TrainingComparison(decided, controls, trend)
+
+
+def region_similarity_comparisons(
+    sims: Mapping[str, SimilarityAnalysis],
+    counts: Mapping[str, "KeyCounts"],
+    series: Sequence[str],
+    *,
+    early: str,
+    late: str,
+) -> dict[str, TrainingComparison]:
+    """LF-4's three statistics over a series: SKLR and LRDS fall, SADS rises (see :func:`training_comparison`)."""
+    n = sims[late].n_meanings
+    values = {
+        "SKLR": ({rev: counts[rev].sklr.astype(float) for rev in series}, "less"),
+        "LRDS": ({rev: sims[rev].lrds for rev in series}, "less"),
+        "SADS": ({rev: sims[rev].sads for rev in series}, "greater"),
+    }
+    return {name: training_comparison(reps, series, early=early, late=late, statistic=name, n=n,
+                                      alternative=alternative)
+            for name, (reps, alternative) in values.items()}

@@ -19,23 +19,35 @@ category). Concept relevance is *measured*: a text is about concept ``c`` when i
 ``c``'s keywords in any evaluation language, and the keywords are derived from the concept data
 themselves (the words most enriched in ``c``'s positive verses over its negative verses, per
 language; for English also the concept's own regex). The same keywords score every condition.
+
+Statistics (issue 14): the unit that is intervened on is the concept, so every comparison is made
+over concepts, never over the pooled texts (texts of one concept share its clamped units and are
+not independent). Per concept, a share (of a language, or of texts about the concept) is computed
+from its ``S`` samples; two conditions are compared by a paired sign-flip test over concepts
+(:func:`concept_paired_test`, exact for ≤ 16 concepts) with a cluster-bootstrap interval of the mean
+difference; "``code`` is among the largest languages" is an intersection–union of such tests
+(:func:`largest_share_test`); "the share stays below a bound" is decided on a cluster-adjusted
+(Korn–Graubard) exact upper bound (:func:`share_upper_bound`), with the samples per concept that
+bound needs (:func:`seeds_needed`).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
+from scipy import stats as sps
 
 from harness.generation import GenerationConfig
 from harness.langid import UNKNOWN, detect_language
 from harness.measurement_source import MeasurementSource
-from harness.metrics import topk_units
+from harness.metrics import ALPHA, Decision, bootstrap_ci, detectable_effect, paired_permutation_test, topk_units
 from harness.profiles import ModelProfile
 
 SOURCE_LANGUAGES = ("es", "zh", "sw")  # RF §8 and App. E
@@ -142,6 +154,8 @@ def generate_condition(
         for i, concept in enumerate(plan.concepts):
             out.texts[concept] = texts[i * s : (i + 1) * s]
         return out
+    if source is None:
+        raise ValueError(f"condition {condition!r} needs a source language")
     for concept in plan.concepts:
         pick = expert_units if condition == "steered" else random_units
         units, values = pick(measurements, revision, source, concept, plan.k)
@@ -235,6 +249,12 @@ def concept_matcher(data, concept: str, languages: Sequence[str]) -> ConceptMatc
     return ConceptMatcher(concept, concept_keywords(data, concept, languages), data.concept(concept).regex)
 
 
+def concept_rates(generations: Generations, matchers: dict[str, ConceptMatcher]) -> dict[str, float]:
+    """Per concept, the share of its texts that are about it (contain one of its keywords)."""
+    return {c: sum(matchers[c].matches(t) for t in texts) / len(texts) for c, texts in generations.texts.items()
+            if texts}
+
+
 def concept_hits(generations: Generations, matchers: dict[str, ConceptMatcher]) -> tuple[int, int]:
     """(texts about their own concept, texts) over all concepts of ``generations``."""
     hits = n = 0
@@ -243,3 +263,190 @@ def concept_hits(generations: Generations, matchers: dict[str, ConceptMatcher]) 
         hits += sum(matcher.matches(t) for t in texts)
         n += len(texts)
     return hits, n
+
+
+# ------------------------------------------------------------------------- per-concept shares
+def concept_language_counts(generations: Generations, measurements: MeasurementSource | None = None
+                            ) -> dict[str, Counter]:
+    """Per concept, the detected languages of its texts (see :func:`language_counts`)."""
+    return {concept: language_counts(texts, measurements) for concept, texts in generations.texts.items()}
+
+
+def share_by_concept(counts: Mapping[str, Counter], code: str, concepts: Sequence[str]) -> np.ndarray:
+    """The share of ``code`` among each concept's texts, in the order of ``concepts``."""
+    out = []
+    for concept in concepts:
+        n = sum(counts[concept].values())
+        if n == 0:
+            raise ValueError(f"concept {concept!r} has no generations")
+        out.append(counts[concept][code] / n)
+    return np.asarray(out, dtype=np.float64)
+
+
+# ------------------------------------------------------------------------------- decisions
+def concept_paired_test(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *, statistic: str,
+                        alpha: float = ALPHA,
+                        seed: int = 0) -> Decision:
+    """One-sided paired sign-flip test over concepts that ``mean(x) > mean(y)`` (n = concepts).
+
+    ``x[i]`` and ``y[i]`` are two conditions' shares for concept ``i``. The p-value is exact for up
+    to 16 concepts (10 concepts: smallest p = 1/1024). ``ci`` is the percentile cluster bootstrap
+    interval of the mean difference over concepts (confidence ``1 - 2 alpha``, so its lower end is
+    the one-sided bound), reported beside the test.
+    """
+    xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    decision = paired_permutation_test(xa, ya, alternative="greater", alpha=alpha, statistic=statistic, seed=seed)
+    ci = bootstrap_ci(xa - ya, confidence=1 - 2 * alpha, seed=seed)
+    return replace(decision, ci=ci, detail={
+        **decision.detail, "unit": "concept", "difference": float(np.mean(xa - ya)),
+        "ci_of": f"mean difference over concepts (percentile cluster bootstrap, {1 - 2 * alpha:.0%})",
+    })
+
+
+def largest_share_test(shares: Mapping[str, np.ndarray], code: str, *, excused: int = 0, alpha: float = ALPHA,
+                       statistic: str = "") -> Decision:
+    """``code``'s share exceeds that of every other category in ``shares`` except at most ``excused``.
+
+    ``shares`` maps each category (language, or "unknown" when it counts) to its per-concept shares.
+    Each competitor is tested with :func:`concept_paired_test` at level ``alpha / (excused + 1)``; the
+    claim holds when all but the ``excused`` weakest comparisons reject. Under the null at least
+    ``excused + 1`` competitors are truly at least as large, and one of them must be rejected, so the
+    level is ``alpha`` (union bound). The p-value is ``(excused + 1)`` times the ``(excused + 1)``-th
+    largest competitor p-value. With fewer than ``excused + 1`` competitors, zero-share stand-ins
+    ("(none)") take their place, so that ``code`` must at least occur. It is contradicted when more
+    than ``excused`` competitors are significantly larger than ``code`` (opposite p-values,
+    Bonferroni over all competitors).
+    """
+    own = np.asarray(shares[code], dtype=np.float64)
+    competitors = {k: np.asarray(v, dtype=np.float64) for k, v in shares.items() if k != code}
+    for i in range(excused + 1 - len(competitors)):
+        competitors[f"(none {i + 1})" if excused else "(none)"] = np.zeros_like(own)
+    level = alpha / (excused + 1)
+    tests = {k: concept_paired_test(own, v, statistic=f"share of {code} vs {k}", alpha=level)
+             for k, v in competitors.items()}
+    p_of = {k: 1.0 if d.p_value is None else d.p_value for k, d in tests.items()}
+    by_p = sorted(tests, key=lambda k: (-p_of[k], k))
+    waived, binding = by_p[:excused], by_p[excused:]
+    p = min(1.0, (excused + 1) * p_of[binding[0]])
+    # the opposite: more than `excused` competitors are significantly larger (Bonferroni over all of them)
+    opposite = sorted(1.0 if d.p_value_opposite is None else d.p_value_opposite for d in tests.values())
+    p_opposite = min(1.0, len(tests) * opposite[excused]) if len(opposite) > excused else 1.0
+    rank = 1 + sum(float(v.mean()) > float(own.mean()) for v in competitors.values())
+    supported = all(tests[k].supported for k in binding)
+    return Decision(
+        statistic=statistic or f"rank of {code} by share", value=float(rank), control=float(excused + 1),
+        effect_size=None, p_value=p, ci=None, n=int(own.size), alternative="less", alpha=alpha,
+        supported=supported, contradicted=not supported and p_opposite <= alpha, p_value_opposite=p_opposite,
+        detail={
+            "test": "intersection-union of paired sign-flip tests over concepts"
+            + (f", {excused} competitor(s) excused (Bonferroni level α/{excused + 1})" if excused else ""),
+            "share": float(own.mean()),
+            "excused": waived,
+            "binding": binding[0],
+            "level_per_comparison": level,
+            "competitors": {k: {"share": float(competitors[k].mean()), "p_value": tests[k].p_value}
+                            for k in by_p},
+        },
+    )
+
+
+def _df_factor(n_texts: int, n_concepts: int, alpha: float) -> float:
+    """Korn–Graubard's degrees-of-freedom factor (t quantile of the texts over that of the concepts)²."""
+    if n_concepts < 2 or n_texts < 2:
+        return 1.0
+    return float((sps.t.ppf(1 - alpha, n_texts - 1) / sps.t.ppf(1 - alpha, n_concepts - 1)) ** 2)
+
+
+def _beta_upper(share: float, n_eff: float, alpha: float) -> float:
+    """Clopper–Pearson one-sided upper bound for ``share`` of ``n_eff`` (possibly fractional) texts."""
+    if share >= 1:
+        return 1.0
+    return float(sps.beta.ppf(1 - alpha, n_eff * share + 1, n_eff * (1 - share)))
+
+
+def attainable_upper_bound(share: float, n_concepts: int, seeds: int, icc: float = 0.0,
+                           alpha: float = ALPHA) -> float:
+    """The upper bound :func:`share_upper_bound` reaches when the observed share is ``share`` exactly,
+    with ``seeds`` texts per concept and intra-concept correlation ``icc`` (design effect
+    ``1 + (seeds - 1) icc``)."""
+    n = n_concepts * seeds
+    n_eff = n / max(1.0, 1 + (seeds - 1) * icc) * _df_factor(n, n_concepts, alpha)
+    return _beta_upper(share, n_eff, alpha)
+
+
+def seeds_needed(bound: float, share: float, n_concepts: int, icc: float = 0.0, alpha: float = ALPHA,
+                 max_seeds: int = 100_000) -> int | None:
+    """Fewest texts per concept for which a true share ``share`` yields an upper bound below ``bound``.
+
+    ``None`` when no number up to ``max_seeds`` does (with ``icc > 0`` the effective size is capped
+    at ``n_concepts / icc``: more samples per concept cannot make up for too few concepts).
+    """
+    if attainable_upper_bound(share, n_concepts, max_seeds, icc, alpha) >= bound:
+        return None
+    lo, hi = 0, max_seeds  # attainable(lo) >= bound > attainable(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if mid >= 1 and attainable_upper_bound(share, n_concepts, mid, icc, alpha) < bound:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def share_upper_bound(counts: Sequence[int], seeds: int, bound: float, *, alpha: float = ALPHA,
+                      statistic: str = "share", with_power: bool = True) -> Decision:
+    """Non-inferiority: the share of a category stays below ``bound``, texts clustered in concepts.
+
+    ``counts[i]`` texts of concept ``i`` (of ``seeds`` each) fall in the category. The upper bound
+    is Korn and Graubard's (1998) Clopper–Pearson bound with an effective sample size: the
+    cluster-robust variance of the share (between-concept variance / n concepts) gives
+    ``n_eff = p (1 - p) / var``, capped at the number of texts (design effect ≥ 1, and the cap
+    when p = 0), times the t-quantile factor for ``n_concepts - 1`` degrees of freedom. The claim
+    holds when the one-sided ``1 - alpha`` upper bound is below ``bound`` (``ci`` holds both one-sided
+    bounds); the p-value tests ``share ≥ bound`` on the same effective binomial; it is contradicted
+    when the lower bound is above ``bound``. ``detail["power"]`` gives what the run could
+    show at all: the bound reached if the true share were half of ``bound``, and the samples per
+    concept needed for that (with the observed intra-concept correlation, and with none); it is left
+    out with ``with_power=False``.
+    """
+    k = np.asarray(counts, dtype=np.float64)
+    c, n = k.size, k.size * seeds
+    if c == 0 or seeds <= 0 or np.any(k < 0) or np.any(k > seeds):
+        raise ValueError(f"need 0 <= count <= {seeds} for at least one concept, got {list(counts)}")
+    per_concept = k / seeds
+    p = float(per_concept.mean())
+    var = float(per_concept.var(ddof=1)) / c if c > 1 else 0.0
+    n_design = n if var <= 0 or p in (0.0, 1.0) else min(float(n), p * (1 - p) / var)
+    deff = n / n_design
+    icc = min(1.0, max(0.0, (deff - 1) / (seeds - 1))) if seeds > 1 else 0.0
+    n_eff = n_design * _df_factor(n, c, alpha)
+    upper = _beta_upper(p, n_eff, alpha)
+    p_value = 1.0 if p >= 1 else float(sps.beta.sf(bound, n_eff * p + 1, n_eff * (1 - p)))
+    # the opposite (the share is notable): the exact lower bound above ``bound``
+    lower = 0.0 if p <= 0 else float(sps.beta.ppf(alpha, n_eff * p, n_eff * (1 - p) + 1))
+    p_opposite = 1.0 if p <= 0 else float(sps.beta.cdf(bound, n_eff * p, n_eff * (1 - p) + 1))
+    return Decision(
+        statistic=statistic, value=p, control=bound, effect_size=p - bound, p_value=p_value, ci=(lower, upper), n=c,
+        alternative="less", alpha=alpha, supported=upper < bound, contradicted=lower > bound,
+        p_value_opposite=p_opposite, detectable_effect=detectable_effect(math.sqrt(bound * (1 - bound) / n_eff), alpha),
+        detail={
+            "test": "cluster-adjusted exact bounds (Korn–Graubard), concepts as clusters",
+            "upper_bound": upper, "lower_bound": lower, "texts": n, "concepts": c, "seeds_per_concept": seeds,
+            "per_concept": per_concept.tolist(), "design_effect": deff, "icc": icc, "n_effective": n_eff,
+            **({"power": _power(bound, c, seeds, icc, alpha)} if with_power else {}),
+        },
+    )
+
+
+def _power(bound: float, n_concepts: int, seeds: int, icc: float, alpha: float) -> dict:
+    """What :func:`share_upper_bound` could show if the true share were half of ``bound``."""
+    half = bound / 2
+    attainable = attainable_upper_bound(half, n_concepts, seeds, icc, alpha)
+    return {
+        "true_share": half,
+        "attainable_bound": attainable,
+        "attainable_bound_independent": attainable_upper_bound(half, n_concepts, seeds, 0.0, alpha),
+        "seeds_needed": seeds_needed(bound, half, n_concepts, icc, alpha),
+        "seeds_needed_independent": seeds_needed(bound, half, n_concepts, 0.0, alpha),
+        "reachable": attainable < bound,
+    }

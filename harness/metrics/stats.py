@@ -3,6 +3,14 @@
 All tests are one-sided by default (a claim states a direction) at level :data:`ALPHA` (0.01).
 Each function returns a frozen :class:`Decision` whose ``to_dict()`` is JSON-safe (plain Python
 numbers, ``None`` instead of NaN/inf).
+
+A one-sided decision has three outcomes (:attr:`Decision.verdict`): **supported** (the claimed
+direction is significant at ``alpha``), **contradicted** (the *opposite* one-sided statement is
+significant at the same ``alpha``, computed from the same data: the same permutations or
+resamples, the other end of the same interval) or **inconclusive** (neither). Where a standard
+error is known, ``detectable_effect`` gives the smallest true difference the test detects with
+80 % power, about ``(z_(1-alpha) + z_0.8) · SE`` (normal approximation; None where no honest SE
+exists: rank tests, Fisher's exact test, trends, conjunctions).
 """
 
 from __future__ import annotations
@@ -27,6 +35,9 @@ _ALTERNATIVES = ("greater", "less", "two-sided")
 EXACT_SIGNFLIP_MAX_N = 16
 #: largest series length for which the trend test enumerates all n! orderings
 EXACT_TREND_MAX_N = 8
+#: power at which ``Decision.detectable_effect`` is stated
+DETECTABLE_POWER = 0.8
+VERDICT_SUPPORTED, VERDICT_CONTRADICTED, VERDICT_INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 
 
 # ---------------------------------------------------------------------------------- Decision
@@ -62,9 +73,18 @@ class Decision:
     tested, ``supported`` whether the decision rule accepts the claim at level ``alpha``, and
     ``detail`` anything else worth reporting (test name, exactness, raw statistics).
 
+    ``contradicted`` says whether the opposite one-sided statement is significant at the same
+    ``alpha`` from the same data (its p-value in ``p_value_opposite`` where the test has one; an
+    interval decision is contradicted when the interval lies entirely on the other side);
+    ``detectable_effect`` is the smallest true difference (value − control, in the statistic's
+    units) that the test would detect with 80 % power at this sample size, where a standard error
+    is known (else None). A decision cannot be both supported and contradicted.
+
     >>> d = Decision("mean", float("nan"), 0.0, None, 0.004, (0.1, float("inf")), 12, "greater", ALPHA, True)
     >>> d.to_dict()["value"], d.to_dict()["ci"]  # JSON-safe: non-finite numbers become None
     (None, [0.1, None])
+    >>> d.verdict, paired_permutation_test([0.0] * 7, [1.0] * 7).verdict
+    ('supported', 'contradicted')
     """
 
     statistic: str
@@ -78,6 +98,20 @@ class Decision:
     alpha: float
     supported: bool
     detail: dict = field(default_factory=dict)
+    contradicted: bool = False
+    p_value_opposite: float | None = None
+    detectable_effect: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.supported and self.contradicted:
+            raise ValueError(f"a decision cannot be both supported and contradicted ({self.statistic})")
+
+    @property
+    def verdict(self) -> str:
+        """``"supported"``, ``"contradicted"`` or ``"inconclusive"``."""
+        if self.supported:
+            return VERDICT_SUPPORTED
+        return VERDICT_CONTRADICTED if self.contradicted else VERDICT_INCONCLUSIVE
 
     def to_dict(self) -> dict:
         """Plain JSON-serialisable dict (NaN and infinities become ``None``)."""
@@ -93,6 +127,30 @@ def _f(v: Any) -> float | None:
 
 def _decide(p: float | None, alpha: float) -> bool:
     return p is not None and math.isfinite(p) and p <= alpha
+
+
+def _opposite(alternative: str) -> str | None:
+    return {"greater": "less", "less": "greater", "increasing": "decreasing", "decreasing": "increasing"}.get(
+        alternative
+    )
+
+
+def detectable_effect(se: float | None, alpha: float = ALPHA, power: float = DETECTABLE_POWER) -> float | None:
+    """Smallest true difference a one-sided level-``alpha`` test with standard error ``se`` detects
+    with probability ``power``: ``(z_(1-alpha) + z_power) · se`` (normal approximation).
+
+    >>> round(detectable_effect(1.0, 0.01), 3)  # 2.3263 + 0.8416
+    3.168
+    >>> detectable_effect(0.0) is None, detectable_effect(None) is None
+    (True, True)
+    """
+    if se is None or not math.isfinite(se) or se <= 0:
+        return None
+    return float((sps.norm.ppf(1 - alpha) + sps.norm.ppf(power)) * se)
+
+
+def _mean_se(d: np.ndarray) -> float | None:
+    return float(np.std(d, ddof=1)) / math.sqrt(d.size) if d.size > 1 else None
 
 
 def _vec(x: Any, name: str) -> np.ndarray:
@@ -126,30 +184,39 @@ def _cohen_dz(d: np.ndarray) -> float | None:
 
 
 # -------------------------------------------------------------------------- permutation tests
-def _signflip_pvalue(d: np.ndarray, alternative: str, n_resamples: int, seed: int) -> tuple[float, bool, int]:
+def _signflip_pvalue(
+    d: np.ndarray, alternative: str, n_resamples: int, seed: int
+) -> tuple[float, float | None, bool, int]:
+    """p-value of ``alternative`` and of its opposite (None for two-sided), from the same sign patterns."""
     n = d.size
     obs = float(d.mean())
     tol = 1e-12 * float(np.abs(d).mean()) + 1e-300
 
-    def count(null: np.ndarray) -> int:
-        if alternative == "greater":
+    def count(null: np.ndarray, alt: str) -> int:
+        if alt == "greater":
             return int(np.count_nonzero(null >= obs - tol))
-        if alternative == "less":
+        if alt == "less":
             return int(np.count_nonzero(null <= obs + tol))
         return int(np.count_nonzero(np.abs(null) >= abs(obs) - tol))
 
+    opposite = _opposite(alternative)
     if n <= EXACT_SIGNFLIP_MAX_N:
         patterns = ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1) * 2.0 - 1.0
-        return count(patterns @ d / n) / 2**n, True, 2**n
+        null = patterns @ d / n
+        p_opp = count(null, opposite) / 2**n if opposite else None
+        return count(null, alternative) / 2**n, p_opp, True, 2**n
     rng = np.random.default_rng(seed)
-    hits, done = 0, 0
+    hits, hits_opp, done = 0, 0, 0
     chunk = max(1, min(n_resamples, 2**22 // n))
     while done < n_resamples:
         m = min(chunk, n_resamples - done)
         signs = rng.integers(0, 2, size=(m, n)) * 2.0 - 1.0
-        hits += count(signs @ d / n)
+        null = signs @ d / n
+        hits += count(null, alternative)
+        hits_opp += count(null, opposite) if opposite else 0
         done += m
-    return (hits + 1) / (n_resamples + 1), False, n_resamples
+    p_opp = (hits_opp + 1) / (n_resamples + 1) if opposite else None
+    return (hits + 1) / (n_resamples + 1), p_opp, False, n_resamples
 
 
 def paired_permutation_test(
@@ -184,7 +251,8 @@ def paired_permutation_test(
     _check_alternative(alternative)
     xa, ya = _paired(x, y)
     d = xa - ya
-    p, exact, m = _signflip_pvalue(d, alternative, n_resamples, seed)
+    p, p_opp, exact, m = _signflip_pvalue(d, alternative, n_resamples, seed)
+    opposite = _opposite(alternative)
     return Decision(
         statistic=statistic,
         value=float(xa.mean()),
@@ -196,6 +264,9 @@ def paired_permutation_test(
         alternative=alternative,
         alpha=alpha,
         supported=_decide(p, alpha) and _direction_ok(float(d.mean()), alternative),
+        contradicted=opposite is not None and _decide(p_opp, alpha) and _direction_ok(float(d.mean()), opposite),
+        p_value_opposite=p_opp,
+        detectable_effect=detectable_effect(_mean_se(d), alpha),
         detail={
             "test": "paired sign-flip permutation",
             "mean_difference": float(d.mean()),
@@ -241,11 +312,15 @@ def wilcoxon_greater(
     xa, ya = _paired(x, y)
     d = xa - ya
     nz = d[d != 0]
+    opposite = _opposite(alternative)
+    p_opp: float | None = 1.0 if opposite else None
     if nz.size == 0:
         p, w, rbc = 1.0, None, None
     else:
         res = sps.wilcoxon(xa, ya, alternative=alternative, zero_method=zero_method)
         p, w = float(res.pvalue), float(res.statistic)
+        if opposite:
+            p_opp = float(sps.wilcoxon(xa, ya, alternative=opposite, zero_method=zero_method).pvalue)
         ranks = sps.rankdata(np.abs(nz))
         w_plus, w_minus = ranks[nz > 0].sum(), ranks[nz < 0].sum()
         rbc = float((w_plus - w_minus) / (w_plus + w_minus))
@@ -260,6 +335,8 @@ def wilcoxon_greater(
         alternative=alternative,
         alpha=alpha,
         supported=_decide(p, alpha),
+        contradicted=_decide(p_opp, alpha),
+        p_value_opposite=p_opp,
         detail={
             "test": "Wilcoxon signed-rank",
             "W": w,
@@ -396,6 +473,8 @@ def bootstrap_greater(
         alternative="greater",
         alpha=alpha,
         supported=bool(lo > 0),
+        contradicted=bool(hi < 0),
+        detectable_effect=detectable_effect(float(np.std(boot, ddof=1)) if boot.size > 1 else None, alpha),
         detail={
             "test": "percentile bootstrap" + (" vs control" if scalar else " of paired difference"),
             "difference": observed - control,
@@ -403,6 +482,7 @@ def bootstrap_greater(
             "n_resamples": n_resamples,
             "seed": seed,
             "boot_share_le_0": float(np.mean(boot <= 0)),
+            "boot_share_ge_0": float(np.mean(boot >= 0)),
         },
     )
 
@@ -449,19 +529,23 @@ def two_proportion_test(
     pooled = (k1 + k2) / (n1 + n2)
     expected = min(n1 * pooled, n1 * (1 - pooled), n2 * pooled, n2 * (1 - pooled))
     extra: dict[str, float | None]
+    opposite = _opposite(alternative)
+    p_opp: float | None = None
+    detectable = None
     if expected >= min_expected:
         se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
         z = (p1 - p2) / se
-        if alternative == "greater":
-            p = float(sps.norm.sf(z))
-        elif alternative == "less":
-            p = float(sps.norm.cdf(z))
-        else:
-            p = float(2 * sps.norm.sf(abs(z)))
+        tails = {"greater": float(sps.norm.sf(z)), "less": float(sps.norm.cdf(z)),
+                 "two-sided": float(2 * sps.norm.sf(abs(z)))}
+        p = tails[alternative]
+        p_opp = tails[opposite] if opposite else None
         test, extra = "two-proportion z", {"z": z}
+        detectable = detectable_effect(se, alpha)
     else:
-        res = sps.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]], alternative=alternative)
+        table = [[k1, n1 - k1], [k2, n2 - k2]]
+        res = sps.fisher_exact(table, alternative=alternative)
         p = float(res.pvalue)
+        p_opp = float(sps.fisher_exact(table, alternative=opposite).pvalue) if opposite else None
         test, extra = "Fisher exact", {"odds_ratio": _f(res.statistic)}
     h = 2 * math.asin(math.sqrt(p1)) - 2 * math.asin(math.sqrt(p2))
     return Decision(
@@ -475,6 +559,9 @@ def two_proportion_test(
         alternative=alternative,
         alpha=alpha,
         supported=_decide(p, alpha) and (alternative == "two-sided" or _direction_ok(p1 - p2, alternative)),
+        contradicted=opposite is not None and _decide(p_opp, alpha) and _direction_ok(p1 - p2, opposite),
+        p_value_opposite=p_opp,
+        detectable_effect=detectable,
         detail={"test": test, "k1": k1, "n1": n1, "k2": k2, "n2": n2, "cohen_h": h, **extra},
     )
 
@@ -501,6 +588,7 @@ def binomial_greater(
     res = sps.binomtest(int(k), int(n), p0, alternative="greater")
     ci = res.proportion_ci(confidence_level=1 - alpha, method="exact")
     p = float(res.pvalue)
+    p_opp = float(sps.binomtest(int(k), int(n), p0, alternative="less").pvalue)
     return Decision(
         statistic=statistic,
         value=k / n,
@@ -512,6 +600,9 @@ def binomial_greater(
         alternative="greater",
         alpha=alpha,
         supported=_decide(p, alpha),
+        contradicted=_decide(p_opp, alpha),
+        p_value_opposite=p_opp,
+        detectable_effect=detectable_effect(math.sqrt(p0 * (1 - p0) / n), alpha),
         detail={"test": "exact binomial", "k": int(k)},
     )
 
@@ -559,22 +650,21 @@ def trend_test(
     rs, rv = _centred_unit(sps.rankdata(s)), _centred_unit(sps.rankdata(v))
     detail: dict[str, Any] = {"n_points": n}
     if rs is None or rv is None:
-        rho, p, exact = float("nan"), 1.0, n <= EXACT_TREND_MAX_N
+        rho, p_up, p_down, exact = float("nan"), 1.0, 1.0, n <= EXACT_TREND_MAX_N
     else:
         rho = float(np.clip(rs @ rv, -1.0, 1.0))
         if n <= EXACT_TREND_MAX_N:
             perms = np.array(list(itertools.permutations(range(n))), dtype=np.int64)
             null = rv[perms] @ rs
             tol = 1e-12
-            if alternative == "increasing":
-                p = float(np.mean(null >= rho - tol))
-            else:
-                p = float(np.mean(null <= rho + tol))
+            p_up, p_down = float(np.mean(null >= rho - tol)), float(np.mean(null <= rho + tol))
             exact = True
             detail["n_permutations"] = int(perms.shape[0])
         else:
-            res = sps.spearmanr(s, v, alternative="greater" if alternative == "increasing" else "less")
-            p, exact = float(res.pvalue), False
+            p_up = float(sps.spearmanr(s, v, alternative="greater").pvalue)
+            p_down = float(sps.spearmanr(s, v, alternative="less").pvalue)
+            exact = False
+    p, p_opp = (p_up, p_down) if alternative == "increasing" else (p_down, p_up)
     detail.update(test="Spearman rank correlation", exact=exact, first=float(v[np.argmin(s)]),
                   last=float(v[np.argmax(s)]))
     return Decision(
@@ -588,6 +678,8 @@ def trend_test(
         alternative=alternative,
         alpha=alpha,
         supported=_decide(p, alpha),
+        contradicted=_decide(p_opp, alpha),
+        p_value_opposite=p_opp,
         detail=detail,
     )
 
@@ -628,29 +720,33 @@ def one_sample_greater(
     mean = float(v.mean())
     ci = None
     detail: dict[str, Any] = {"method": method}
+    detectable = detectable_effect(_mean_se(d), alpha)
+    p_opp: float | None
     if method == "t":
         if v.size < 2:
             raise ValueError("a t test needs at least 2 values")
         sd = float(np.std(v, ddof=1))
         if sd == 0:
-            p = 0.0 if mean > null else 1.0
+            p, p_opp = (0.0 if mean > null else 1.0), (0.0 if mean < null else 1.0)
             detail["degenerate"] = "zero variance"
         else:
             res = sps.ttest_1samp(v, null, alternative="greater")
-            p = float(res.pvalue)
+            p, p_opp = float(res.pvalue), float(sps.ttest_1samp(v, null, alternative="less").pvalue)
             detail["t"] = float(res.statistic)
             half = float(sps.t.ppf(1 - alpha, v.size - 1)) * sd / math.sqrt(v.size)
             ci = (mean - half, mean + half)
         detail["test"] = "one-sample t"
     elif method == "sign-flip":
-        p, exact, m = _signflip_pvalue(d, "greater", n_resamples, seed)
+        p, p_opp, exact, m = _signflip_pvalue(d, "greater", n_resamples, seed)
         detail.update(test="sign-flip permutation", exact=exact, n_permutations=m)
     elif method == "wilcoxon":
         if np.all(d == 0):
-            p = 1.0
+            p, p_opp = 1.0, 1.0
         else:
             p = float(sps.wilcoxon(d, alternative="greater").pvalue)
+            p_opp = float(sps.wilcoxon(d, alternative="less").pvalue)
         detail["test"] = "Wilcoxon signed-rank"
+        detectable = None
     else:
         raise ValueError(f"method must be 't', 'sign-flip' or 'wilcoxon', got {method!r}")
     return Decision(
@@ -664,6 +760,9 @@ def one_sample_greater(
         alternative="greater",
         alpha=alpha,
         supported=_decide(p, alpha) and mean > null,
+        contradicted=_decide(p_opp, alpha) and mean < null,
+        p_value_opposite=p_opp,
+        detectable_effect=detectable,
         detail=detail,
     )
 
@@ -696,36 +795,58 @@ def fmt_number(v: float | None) -> str:
     return "nan" if v is None or not math.isfinite(v) else f"{v:.4g}"
 
 
+def _part_text(name: str, d: Decision) -> str:
+    """A part of a conjunction with its numbers, and why it is not supported."""
+    extra = ""
+    if d.contradicted:
+        extra = "; the opposite holds" + (f", p = {d.p_value_opposite:.3g}" if d.p_value_opposite is not None else "")
+    elif not d.supported and d.detectable_effect is not None:
+        extra = f"; detectable difference at this n ≈ {fmt_number(d.detectable_effect)}"
+    return f"{name} ({describe(d)}{extra})"
+
+
 def all_of(primary: Decision, parts: dict[str, Decision], *, rule: str) -> Decision:
     """One decision that holds when every part holds (an intersection–union test).
 
     A claim made of several one-sided statements is supported when each is rejected at its
     ``alpha``; the conjunction then has level ``alpha`` without correction. Its p-value is the
     largest part p-value when every part has one (parts decided by an interval or a rule have
-    none; then it is None). ``primary`` gives the reported statistic, value, control and interval;
-    every part is kept in ``detail["parts"]`` and the failing ones, with their numbers, in
-    ``detail["reason"]``.
+    none; then it is None). The conjunction is **contradicted** when any part is (the opposite of
+    one of its statements is significant, so the conjunction is false); it is inconclusive when it
+    fails without a contradicted part. ``primary`` gives the reported statistic, value, control and
+    interval; every part is kept in ``detail["parts"]``, the failing ones in ``detail["failed"]``,
+    the contradicted ones in ``detail["contradicted"]``, and the failing ones with their numbers (and,
+    where known, the difference their test could detect) in ``detail["reason"]``.
 
     Examples
     --------
     Seven positive differences pass (p = 1/128); three do not (p = 1/8), so the conjunction
-    fails, with the larger p-value:
+    fails, with the larger p-value; seven negative differences contradict it:
 
     >>> a = paired_permutation_test([1.0] * 7, [0.0] * 7)
     >>> b = paired_permutation_test([1.0] * 3, [0.0] * 3)
     >>> both = all_of(a, {"a": a, "b": b}, rule="a and b")
-    >>> both.supported, both.p_value, both.detail["failed"]
-    (False, 0.125, ['b'])
+    >>> both.supported, both.p_value, both.detail["failed"], both.verdict
+    (False, 0.125, ['b'], 'inconclusive')
     >>> all_of(a, {"a": a}, rule="a").supported
     True
+    >>> c = paired_permutation_test([0.0] * 7, [1.0] * 7)
+    >>> all_of(a, {"a": a, "c": c}, rule="a and c").verdict
+    'contradicted'
     """
     if not parts:
         raise ValueError("all_of needs at least one part")
     failed = {name: d for name, d in parts.items() if not d.supported}
+    contradicted = [name for name, d in parts.items() if d.contradicted]
     ps = [d.p_value for d in parts.values() if d.p_value is not None]
     p = max(ps) if len(ps) == len(parts) else None
-    if failed:
-        reason = "fails: " + "; ".join(f"{name} ({describe(d)})" for name, d in failed.items())
+    if contradicted:
+        reason = "contradicted: " + "; ".join(_part_text(name, parts[name]) for name in contradicted)
+        others = [name for name in failed if name not in contradicted]
+        if others:
+            reason += "; also fails: " + "; ".join(_part_text(name, failed[name]) for name in others)
+    elif failed:
+        reason = "fails: " + "; ".join(_part_text(name, d) for name, d in failed.items())
     else:
         reason = "every part holds: " + "; ".join(f"{name} ({describe(d)})" for name, d in parts.items())
     return Decision(
@@ -739,9 +860,11 @@ def all_of(primary: Decision, parts: dict[str, Decision], *, rule: str) -> Decis
         alternative=primary.alternative,
         alpha=primary.alpha,
         supported=not failed,
+        contradicted=bool(contradicted),
         detail={
             "rule": rule,
             "failed": list(failed),
+            "contradicted": contradicted,
             "parts": {k: d.to_dict() for k, d in parts.items()},
             "reason": reason,
         },

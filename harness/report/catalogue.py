@@ -109,7 +109,8 @@ _ENTRIES = (
     CatalogueEntry(
         "RF-3b", "RF", "Overlap grows in middle layers",
         "Cross-lingual overlap concentrates in the middle layers and grows there.",
-        "Per-layer overlap: middle third > first and last layers at late steps; middle rises from early to late.",
+        "Global top-k restricted to each layer: overlap in RF's middle layers (10–17 of 24, scaled to the depth) > "
+        "first and last layers at late steps; middle rises from early to late.",
         "layers 10–17 of 24", "Fig. 6", _RF560,
         title="Cross-lingual overlap concentrates in the middle layers and grows there",
     ),
@@ -160,7 +161,8 @@ _ENTRIES = (
     CatalogueEntry(
         "LF-1c", "LF", "Romance languages cluster",
         "Related languages (fr, es, pt) are more similar to each other than to others.",
-        "Mean cross-language similarity within the Romance group > to the rest.",
+        "Mean cross-language similarity within the Romance group > to the other languages of the same (Latin) "
+        "script, and more so than at initialisation.",
         "figure only: fr, es, pt form a lighter block", "Fig. 2", _LF7B,
         title="Related languages are more similar to each other than to others",
     ),
@@ -190,7 +192,8 @@ _ENTRIES = (
     CatalogueEntry(
         "LF-4", "LF", "Key regions shrink, alignment grows",
         "Over training, key regions shrink, LRDS falls and SADS rises.",
-        "SKLR and LRDS late < early; SADS late > early.",
+        "SKLR and LRDS late < early; SADS late > early (paired over verses; the trend over the series and the "
+        "comparison with step 0 reported).",
         "figure only: key regions shrink, LRDS falls and SADS rises with training steps", "Fig. 4", _LF7B,
         title="Over training, key regions shrink, LRDS falls and SADS rises",
     ),

@@ -21,7 +21,9 @@ from harness.claim_registry import RecordedClaim, all_figures, load_claims, numb
 from harness.report.catalogue import CATALOGUE
 
 DPI = 110
-RAN = ("supported", "not supported")
+#: the verdicts of a claim that ran (its decision was computed): records.VERDICTS less "skipped", and the
+#: "not supported" of claims.json files written before verdicts had three outcomes
+RAN = ("supported", "contradicted", "inconclusive", "not supported")
 EARLY_COLOR = "#1f77b4"
 LATE_COLOR = "#d62728"
 CONTROL_COLOR = "0.35"

@@ -100,6 +100,8 @@ def _measured_parts(record: dict) -> list[str]:
     ci = record.get("ci")
     if ci and len(ci) == 2:
         parts.append(f"CI [{fmt(ci[0])}, {fmt(ci[1])}]")
+    if record.get("verdict") == "contradicted" and record.get("p_value_opposite") is not None:
+        parts.append(f"opposite direction p = {fmt_p(record['p_value_opposite'])}")
     if record.get("n") is not None:
         parts.append(f"n = {record['n']}")
     return parts
@@ -180,12 +182,22 @@ def _paper_lines(ctx: ReportContext, cid: str, record: dict, entry) -> list[str]
 
 def _expectation_bullet(ctx: ReportContext, record: dict) -> str | None:
     expected, verdict = record.get("expected"), record.get("verdict")
-    if not expected or verdict == "skipped":
+    if not expected or expected == verdict == "skipped" or expected == verdict == "supported":
         return None
     if expected == verdict:
-        return (f"Expected on this model: {expected} (a strict expected failure recorded in "
-                f"`claims/expectations/{cell(ctx.model)}.json`; the run fails if the claim starts to hold)")
-    return f"Expected on this model: {expected}, measured: {verdict}; the expectation needs revisiting"
+        return (f"Expected on this model: {expected} (recorded in `claims/expectations/{cell(ctx.model)}.json`; "
+                "the run fails if the verdict changes)")
+    return (f"Expected on this model: {expected}, measured: {verdict}; the run fails until the expectation "
+            "is updated")
+
+
+def _detectable_bullet(record: dict) -> str | None:
+    """For an inconclusive claim: the smallest difference its test detects with 80 % power at this n."""
+    effect = record.get("detectable_effect")
+    if record.get("verdict") != "inconclusive" or effect is None:
+        return None
+    return (f"Smallest difference detectable at this sample size (80 % power, α = {fmt(record.get('alpha'))}): "
+            f"about {fmt(effect)}")
 
 
 def _bullet_lines(ctx: ReportContext, record: dict) -> list[str]:
@@ -199,9 +211,9 @@ def _bullet_lines(ctx: ReportContext, record: dict) -> list[str]:
     if reason:
         label = "Reason skipped" if record.get("verdict") == "skipped" else "Reason"
         bullets.append(f"{label}: {cell(reason)}")
-    expectation = _expectation_bullet(ctx, record)
-    if expectation:
-        bullets.append(expectation)
+    for extra in (_detectable_bullet(record), _expectation_bullet(ctx, record)):
+        if extra:
+            bullets.append(extra)
     if record.get("duration_s") is not None:
         bullets.append(f"Test time: {fmt(record['duration_s'], 3)} s")
     return [f"- {b}" for b in bullets] + ([""] if bullets else [])
@@ -276,27 +288,57 @@ def provenance_lines(ctx: ReportContext) -> list[str]:
     return lines
 
 
-def _header_lines(ctx: ReportContext, ids: list[str], outcomes: FigureOutcomes) -> list[str]:
-    """Title, run line, verdict counts, figures and the papers."""
-    verdicts = [ctx.records[cid].get("verdict") for cid in ids]
-    counts = {v: verdicts.count(v) for v in ("supported", "not supported", "skipped")}
-    expected_ns = sum(1 for cid in ids if ctx.records[cid].get("verdict") == "not supported"
-                      and ctx.records[cid].get("expected") == "not supported")
+#: the verdicts counted in the header, in this order
+COUNTED = ("supported", "contradicted", "inconclusive", "skipped")
+
+
+def verdict_counts(records: dict[str, dict], ids: list[str]) -> str:
+    """"3 supported, 1 contradicted, 2 inconclusive (2 as expected for this model), 1 skipped"."""
+    parts = []
+    for verdict in COUNTED:
+        group = [cid for cid in ids if records[cid].get("verdict") == verdict]
+        expected = sum(1 for cid in group if records[cid].get("expected") == verdict)
+        text = f"{len(group)} {verdict}"
+        if expected and verdict not in ("supported", "skipped"):
+            text += f" ({expected} as expected for this model)"
+        parts.append(text)
+    other = [cid for cid in ids if records[cid].get("verdict") not in COUNTED]
+    if other:
+        parts.append(f"{len(other)} with another verdict ({', '.join(other)})")
+    return ", ".join(parts)
+
+
+def expectations_line(payload: dict) -> str | None:
+    """Whether the model's expectations file applied to this run (None when the run recorded nothing)."""
+    info = payload.get("expectations")
+    if not isinstance(info, dict) or not info.get("file"):
+        return None
+    if info.get("applies"):
+        return (f"Expectations: `{cell(info['file'])}` applies (the run's settings match those it was measured "
+                "with); “(expected)” marks a verdict it records.")
+    differences = info.get("differences") or {}
+    diff = "; ".join(f"{cell(k)}: run {cell(_provenance_value(v.get('run')))}, expectations "
+                     f"{cell(_provenance_value(v.get('expected')))}" for k, v in differences.items()
+                     if isinstance(v, dict))
+    return (f"Expectations: `{cell(info['file'])}` does **not** apply: this run's settings differ from those its "
+            f"verdicts were measured with ({diff or 'settings not recorded'}); no verdict is compared with it.")
+
+
+def _header_lines(ctx: ReportContext, ids: list[str], outcomes: FigureOutcomes, payload: dict) -> list[str]:
+    """Title, run line, verdict counts, expectations, figures and the papers."""
     meta = [f"Model **{cell(ctx.model)}**"]
     if ctx.checkpoints:
         meta.append("checkpoints " + ", ".join(rev_label(c) for c in ctx.checkpoints))
     if ctx.provenance.get("date"):
         meta.append(f"run of {cell(ctx.provenance['date'])}")
-    summary = f"**{len(ids)} claims:** {counts['supported']} supported, {counts['not supported']} not supported"
-    if expected_ns:
-        summary += f" ({expected_ns} as expected for this model)"
-    summary += f", {counts['skipped']} skipped."
+    summary = f"**{len(ids)} claims:** {verdict_counts(ctx.records, ids)}."
+    expectations = expectations_line(payload)
     figures = (f"Figures: {len(outcomes.written)} written to `figures/`." if outcomes.available
                else f"Figures: skipped, {outcomes.skipped_reason}.")
     papers = (f"Papers: **RF** = {PAPERS['RF']}; **LF** = {PAPERS['LF']}. The paper's numbers are for the model it "
               "names (RF: bloom-560m; LF: bloom-7b1), ours for the model above.")
-    return [f"# Claims report: {cell(ctx.model)}", "", " · ".join(meta) + ".", "", summary, "", figures, "",
-            papers, ""]
+    return ([f"# Claims report: {cell(ctx.model)}", "", " · ".join(meta) + ".", "", summary, ""]
+            + ([expectations, ""] if expectations else []) + [figures, "", papers, ""])
 
 
 def _verdict_lines(ctx: ReportContext, ids: list[str]) -> list[str]:
@@ -311,7 +353,10 @@ def _verdict_lines(ctx: ReportContext, ids: list[str]) -> list[str]:
     missing = [cid for cid in CATALOGUE if cid not in ctx.records]
     if missing:
         lines += ["Not run in this session: " + ", ".join(missing) + ".", ""]
-    return lines + ["“(expected)”: the verdict this model is known to give (`claims/expectations/`); "
+    return lines + ["Verdicts: *supported* — the claimed direction is significant at α; *contradicted* — the "
+                    "opposite direction is significant at the same α; *inconclusive* — neither (see each claim's "
+                    "reason and, where known, the smallest difference its test could detect). "
+                    "“(expected)”: the verdict this model is known to give (`claims/expectations/`); "
                     "value vs control: the claim's statistic and what it was compared with.", ""]
 
 
@@ -333,7 +378,7 @@ def _section_lines(ctx: ReportContext, ids: list[str], outcomes: FigureOutcomes)
 def build_markdown(payload: dict, outcomes: FigureOutcomes) -> str:
     ctx = ReportContext.from_payload(payload)
     ids = sorted(ctx.records, key=report_order)
-    lines = _header_lines(ctx, ids, outcomes) + _verdict_lines(ctx, ids) + _section_lines(ctx, ids, outcomes)
+    lines = _header_lines(ctx, ids, outcomes, payload) + _verdict_lines(ctx, ids) + _section_lines(ctx, ids, outcomes)
     lines += provenance_lines(ctx)
     while lines and lines[-1] == "":
         lines.pop()

@@ -1,9 +1,13 @@
 """Claim records: what each claim test measured and decided, as written to ``claims.json``.
 
-Report contract (issues 5–7): ``claims.json`` holds ``model``, ``checkpoints``, ``provenance`` and
-``claims``, a list of objects with ``id``, ``title``, ``verdict`` ("supported", "not supported" or
-"skipped"), ``statistic``, ``value``, ``control``, ``p_value`` or ``ci``, ``n`` and ``reason``;
-``data`` holds the numbers the figures are drawn from, so the report can be rebuilt without a model.
+Report contract (issues 5–7, 14): ``claims.json`` holds ``model``, ``checkpoints``, ``provenance``,
+``expectations`` (which ``claims/expectations`` file applied to the run, or why none did) and
+``claims``, a list of objects with ``id``, ``title``, ``verdict`` (:data:`VERDICTS`: "supported",
+"contradicted" — the opposite of the claim is significant —, "inconclusive" — neither — or
+"skipped"), ``statistic``, ``value``, ``control``, ``p_value`` and/or ``ci``, ``p_value_opposite``,
+``detectable_effect`` (the smallest difference the test detects with 80 % power, where known), ``n``
+and ``reason``; ``data`` holds the numbers the figures are drawn from, so the report can be rebuilt
+without a model.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import torch
 
 from harness.cache import atomic_write_text
 
-VERDICTS = ("supported", "not supported", "skipped")
+VERDICTS = ("supported", "contradicted", "inconclusive", "skipped")
 
 
 def to_jsonable(value: Any) -> Any:
@@ -58,9 +62,12 @@ class ClaimRecord:
     alternative: str | None = None
     alpha: float | None = None
     effect_size: float | None = None
+    p_value_opposite: float | None = None  # p-value of the opposite one-sided statement, where the test has one
+    detectable_effect: float | None = None  # smallest difference detectable (80 % power) at this n, where known
     reason: str = ""
     checkpoints: list[str] = field(default_factory=list)
-    expected: str | None = None  # the per-model expectation, when one applies
+    expected: str | None = None  # the per-model expected verdict, when the expectations apply to the run
+    expected_reason: str = ""  # the expectation's recorded reason
     data: dict[str, Any] = field(default_factory=dict)
     duration_s: float | None = None
 
@@ -73,12 +80,20 @@ class ClaimRecord:
 
 
 def write_claims_json(
-    path: Path, *, model: str, checkpoints: list[str], provenance: dict, records: list[ClaimRecord]
+    path: Path,
+    *,
+    model: str,
+    checkpoints: list[str],
+    provenance: dict,
+    records: list[ClaimRecord],
+    expectations: dict | None = None,
 ) -> None:
+    """``expectations``: ``{"file", "applies", "differences"}`` (see ``harness.pytest_plugin``), or None."""
     payload = {
         "model": model,
         "checkpoints": list(checkpoints),
         "provenance": to_jsonable(provenance),
+        "expectations": to_jsonable(expectations),
         "claims": [r.to_dict() for r in sorted(records, key=lambda r: claim_sort_key(r.id))],
     }
     atomic_write_text(Path(path), json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n")

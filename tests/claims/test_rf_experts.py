@@ -49,3 +49,24 @@ def test_layer_distribution_counts_the_top_k_by_layer(scores):
     assert dist.shape == (3, 5, 4) and np.allclose(dist.sum(axis=2), 1.0)
     top = experts.top_experts(scores, k)
     assert dist[1, 2, 3] == pytest.approx(np.sum(top[1, 2] // 60 == 3) / k)
+
+
+def test_layer_overlap_restricts_the_global_top_k_to_each_layer(scores):
+    k = 12
+    lo = experts.layer_overlap(scores, k, partners=None)
+    ap = scores.ap.numpy()
+    top = {(lang, c): set(np.argsort(-ap[lang, c], kind="stable")[:k].tolist()) for lang in range(3) for c in range(5)}
+    for p, (i, j) in enumerate(scores.pairs):
+        for c in range(5):
+            for layer in range(4):
+                units = set(range(layer * 60, (layer + 1) * 60))
+                shared = top[i, c] & top[j, c] & units
+                assert lo.matched[c, p, layer] == pytest.approx(len(shared) / k)
+            # summed over layers, the per-layer overlap is the global top-k overlap (RF-2c)
+            assert lo.matched[c, p].sum() == pytest.approx(len(top[i, c] & top[j, c]) / k)
+    sizes = np.array([[[len(top[lang, c] & set(range(layer * 60, (layer + 1) * 60))) for layer in range(4)]
+                       for c in range(5)] for lang in range(3)])  # [L, C, layers]
+    chance = np.mean([sizes[i] * sizes[j] for i, j in scores.pairs], axis=(0, 1)) / (60 * k)
+    assert np.allclose(lo.chance_profile, chance)
+    assert lo.chance == pytest.approx(k / 240)
+    assert np.allclose(lo.matched.sum(axis=2), experts.overlap(scores, k).matched)

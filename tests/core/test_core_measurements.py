@@ -11,13 +11,13 @@ import pytest
 import torch
 from run_fixtures import DATA_HASH, WEIGHTS_HASH, FixedData, FixedRun, RecordingCache, fixed_loaded, stub_value
 
-from harness.errors import UnknownLanguageError
+from harness.errors import HarnessError, UnknownLanguageError
 from harness.generation import GenerationConfig
 from harness.measurement_cache import MeasurementCache
 from harness.measurement_source import MeasurementSource
 from harness.measurements import Measurements, RunConfig
 from harness.profiles import BLOOM_LANGUAGES, profile_for, toy_profile_for_steps
-from harness.run_plan import RunPlan, checkpoint_points
+from harness.run_plan import CheckpointRoleError, RunPlan, checkpoint_points, missing_role
 from harness.toy.recipe import checkpoint_steps, load_recipe
 
 ALL_LANGUAGES = ("en", "es", "fr", "pt", "de", "ru", "zh", "ar", "hi", "vi", "id", "sw")
@@ -49,11 +49,58 @@ def test_toy_plan_revision_and_checkpoints_options(toy):
     plan = RunPlan.build(RunConfig(model="toy", revision="step256"), toy, ALL_LANGUAGES)
     assert (plan.revision, plan.early, plan.late) == ("step256", "step128", "step2048")
     given = RunPlan.build(RunConfig(model="toy", checkpoints=("step0", "step64", "step1024")), toy, ALL_LANGUAGES)
-    # the second entry of --checkpoints is "early" (and "mid"), the last "late"; the toy's revision is late
+    # no position makes a role: the profile's step128 is not in the series, so early and mid are
+    # None; late is the series' last checkpoint (the profile's step2048 is not in it); revision = late
     assert given.series == ("step0", "step64", "step1024")
-    assert (given.early, given.mid, given.late, given.revision) == ("step64", "step64", "step1024", "step1024")
+    assert (given.early, given.mid, given.late, given.revision) == (None, None, "step1024", "step1024")
     one = RunPlan.build(RunConfig(model="toy", checkpoints=("step8",)), toy, ALL_LANGUAGES)
-    assert (one.series, one.early, one.mid, one.late) == (("step8",), "step8", "step8", "step8")
+    assert (one.series, one.early, one.mid, one.late) == (("step8",), None, None, "step8")
+
+
+def test_roles_come_from_their_options(toy):
+    config = RunConfig(model="toy", checkpoints=("step0", "step64", "step1024"), early="step64", late="step1024")
+    plan = RunPlan.build(config, toy, ALL_LANGUAGES)
+    assert (plan.early, plan.mid, plan.late) == ("step64", None, "step1024")
+    config = RunConfig(model="toy", checkpoints=("step0", "step64", "step256", "step1024"), early="step0",
+                       mid="step256", late="step256")
+    plan = RunPlan.build(config, toy, ALL_LANGUAGES)
+    assert (plan.early, plan.mid, plan.late, plan.revision) == ("step0", "step256", "step256", "step256")
+    # an option wins over the profile's point in the series
+    plan = RunPlan.build(RunConfig(model="toy", early="step0", mid="step512"), toy, ALL_LANGUAGES)
+    assert (plan.early, plan.mid, plan.late) == ("step0", "step512", "step2048")
+
+
+def test_profile_roles_count_only_inside_the_series(toy):
+    plan = RunPlan.build(RunConfig(model="toy", checkpoints=("step0", "step128", "step1024")), toy, ALL_LANGUAGES)
+    assert (plan.early, plan.mid, plan.late) == ("step128", "step128", "step1024")
+    plan = RunPlan.build(RunConfig(model="toy", checkpoints=("step128", "step512", "step2048")), toy, ALL_LANGUAGES)
+    assert (plan.early, plan.mid, plan.late) == ("step128", "step128", "step2048")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"early": "step64"}, r"^--early step64 is not a checkpoint of the series; the series: step0, step128, "),
+        ({"late": "step4096"}, r"^--late step4096 is not a checkpoint of the series"),
+        ({"early": "step512", "mid": "step128"}, r"^'early' \(step512, from --early\) comes after 'mid' \(step128"),
+        ({"mid": "step512", "late": "step128"}, r"^'mid' \(step512, from --mid\) comes after 'late' \(step128, from"),
+        ({"early": "step2048"}, r"^'early' \(step2048, from --early\) comes after 'mid' \(step128, from the profile"),
+    ],
+)
+def test_roles_outside_the_series_or_out_of_order_are_refused(toy, options, message):
+    with pytest.raises(CheckpointRoleError, match=message) as info:
+        RunPlan.build(RunConfig(model="toy", **options), toy, ALL_LANGUAGES)
+    assert isinstance(info.value, HarnessError) and "\n" not in str(info.value)  # the plugin's one-line exit
+
+
+def test_a_role_without_a_series_is_refused():
+    with pytest.raises(CheckpointRoleError, match=r"^--early step5 is not .* the series: none \(pass --checkpoints\)$"):
+        checkpoint_points(RunConfig(model="org/any-model", early="step5"), None)
+
+
+def test_missing_role_message_names_the_option():
+    assert "pass --early (one of the series a, b)" in missing_role("early", ("a", "b"))
+    assert missing_role("mid").endswith("pass --mid (a checkpoint of --checkpoints)")
 
 
 def test_short_toy_run_has_no_point_after_the_collapse():
@@ -68,9 +115,16 @@ def test_bloom_plan_follows_rf_and_checkpoints_override():
     # RF Fig. 2 (LID early at 1k), Fig. 7 (steering mid-training at 10k); not the toy: the final model
     assert (plan.early, plan.mid, plan.late, plan.revision) == (GS[0], GS[1], GS[5], None)
     assert plan.languages == BLOOM_LANGUAGES
+    # the README's example: early stays 1k (the profile's, in the series), not the second entry
+    readme = RunConfig(model="bloom-560m", checkpoints=("global_step1000", "global_step10000", "global_step400000"))
+    given = RunPlan.build(readme, bloom, ALL_LANGUAGES)
+    assert (given.early, given.mid, given.late, given.revision) == (GS[0], GS[1], GS[5], None)
     config = RunConfig(model="bloom-560m", checkpoints=(GS[0], GS[2], GS[5]), revision=GS[1])
     given = RunPlan.build(config, bloom, ALL_LANGUAGES)
-    assert (given.early, given.mid, given.late, given.revision) == (GS[2], GS[2], GS[5], GS[1])
+    assert (given.early, given.mid, given.late, given.revision) == (GS[0], None, GS[5], GS[1])
+    config = RunConfig(model="bloom-560m", checkpoints=(GS[2], GS[3], GS[4]))
+    given = RunPlan.build(config, bloom, ALL_LANGUAGES)  # none of the profile's points: late is the last
+    assert (given.early, given.mid, given.late) == (None, None, GS[4])
     bare = RunPlan.build(RunConfig(model="bloom-1b1"), profile_for("bloom-1b1"), ALL_LANGUAGES)
     assert (bare.series, bare.early, bare.mid, bare.late, bare.revision) == ((), None, None, None, None)
 
@@ -94,7 +148,7 @@ def test_unknown_languages_are_refused_with_the_available_ones():
 
 
 def test_measurements_plan_is_built_once(tmp_path):
-    run = _run(tmp_path, "bloom-560m", checkpoints=(GS[0], GS[3], GS[5]), languages=("en", "zh"))
+    run = _run(tmp_path, "bloom-560m", checkpoints=(GS[0], GS[3], GS[5]), early=GS[3], languages=("en", "zh"))
     plan = run.plan
     assert run.plan is plan and plan.languages == ("en", "zh") and plan.early == GS[3]
     assert run.loaded_model("step9") is run.fixed and run.revisions_asked == ["step9"]

@@ -673,6 +673,7 @@ NOT_METRICS = {
     "Decision": "the result type of the decision rules",
     "all_of": "combines Decisions; tested in test_metrics_stats.py",
     "describe": "formats a Decision",
+    "detectable_effect": "a closed form, hand-checked in test_metrics_stats.py",
     "fmt_number": "formats a number",
     "default_chunk_units": "a memory heuristic of average_precision",
     "max_attainable_z": "a closed form, checked against zscores in test_metrics_lingua_franca.py",

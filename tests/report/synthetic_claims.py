@@ -36,10 +36,12 @@ DECISIONS = {
     "RF-2d": ("same-script − cross-script alignment", 0.49, 0.34, 3.4e-6, None, 66),
     "RF-3a": ("layer-0 share early − late", 0.25, 0.7, 0.004, None, 20),
     "RF-3b": ("middle-third overlap − ends (late)", 0.065, 0.015, 0.0021, None, 6),
-    "RF-4a": ("share of es at early | rank", 0.45, 0.25, 0.0007, None, 100),
-    "RF-4b": ("share of en late − early", 0.60, 0.25, 1e-8, None, 100),
-    "RF-4c": ("max share of sw over checkpoints < 0.05", 0.021, 0.05, None, [0.008, 0.04], 500),
-    "RF-4d": ("concept rate steered − unsteered", 0.31, 0.04, 1.3e-9, None, 100),
+    "RF-4a": ("share of es per concept, steered vs unsteered", 0.45, 0.06, 0.002, [0.31, 0.47], 10),
+    "RF-4b": ("share of en per concept in es-steered generations, late vs mid-training", 0.60, 0.30, 0.001,
+              [0.22, 0.38], 10),
+    "RF-4c": ("share of sw in sw-steered generations at step1024", 0.07, 0.10, 0.38, [0.0, 0.16], 10),
+    "RF-4d": ("share of texts with a keyword of their concept per concept, steered vs unsteered", 0.31, 0.04, 0.001,
+              [0.2, 0.33], 10),
     "LF-1a": ("LRDS", 0.183, 0.0, 1e-20, None, 1200),
     "LF-1b": ("SADS (all pairs | zh, ar pairs)", 0.0231, 0.0, None, [0.019, 0.027], 1200),
     "LF-1c": ("within-Romance − to-rest similarity", 0.41, 0.33, 0.0003, None, 27),
@@ -52,8 +54,11 @@ DECISIONS = {
     "LF-7": ("mean |K| of vi, ar, zh − fr, es, pt", 193, 57.7, 0.001, None, 6),
     "LF-8": (None, None, None, None, None, None),
 }
-EXPECTATIONS = {"RF-1b": "not supported", "LF-4": "not supported"}
-VERDICTS = {"RF-1b": "not supported", "LF-4": "not supported", "RF-4c": "not supported"}
+EXPECTATIONS = {"RF-1b": "inconclusive", "LF-4": "contradicted", "RF-1c": "inconclusive"}
+# RF-1c: contradicted where the expectation says inconclusive (the report flags the mismatch)
+VERDICTS = {"RF-1b": "inconclusive", "LF-4": "contradicted", "RF-4c": "inconclusive", "RF-1c": "contradicted"}
+P_OPPOSITE = {"LF-4": 0.004, "RF-1c": 0.001}
+DETECTABLE = {"RF-1b": 0.085, "RF-4c": 0.031}
 REASONS = {
     "RF-1b": "first-layer accuracy late 0.66 vs early 0.70: the drop is within probe noise (p = 0.21)",
     "LF-4": "SKLR is not monotone on the toy: 2,243 at step256, 1,911 at step1700 (p = 0.08)",
@@ -87,7 +92,9 @@ def _rf1_data(rng) -> dict[str, dict]:
     probe = {"lid_by_layer": lid, "majority_rate": 1 / N_LANGS, "layers": layers, "n_test": 288, "n_effective": 617.0,
              "languages": LANGS}
     return {
-        "RF-1a": {**probe, "block_mean": float(np.mean(early_mean[1:])), "block_std": float(np.std(early_mean[1:]))},
+        "RF-1a": {**probe, "block_mean": float(np.mean(early_mean[1:])), "block_std": float(np.std(early_mean[1:])),
+                  "untrained": {"revision": "step0", "value": 0.24, "weakest_block": 6,
+                                "blocks": [0.31, 0.29, 0.27, 0.26, 0.25, 0.24]}},
         "RF-1b": {**probe, "middle_blocks": [3, 4]},
         "RF-1c": {"lid_series": {"revisions": REVS, "first_layer": [0.22, 0.31, 0.70, 0.68, 0.66],
                                  "mean": [0.21, 0.30, 0.94, 0.87, 0.80], "std": [0.012, 0.02, 0.09, 0.11, 0.12]},
@@ -119,7 +126,8 @@ def _script_contrast(matrices: dict[str, list[list[float]]]) -> dict:
     cross_pairs = [f"{LANGS[i]}-{LANGS[j]}" for i, j in pairs if SCRIPT[LANGS[i]] != SCRIPT[LANGS[j]]]
     return {"same_script": _r(same, 3), "cross_script": _r(cross, 3), "same_script_pairs": same_pairs,
             "cross_script_pairs": cross_pairs, "alignment_matrix": {LATE: matrices[LATE]}, "languages": LANGS,
-            "scripts": dict(SCRIPT), "mismatched_contrast": 0.02}
+            "scripts": dict(SCRIPT), "mismatched_contrast": 0.02,
+            "untrained": {"revision": "step0", "value": 0.05, "same_script": 0.09, "cross_script": 0.04}}
 
 
 def _rf2_data(rng) -> dict[str, dict]:
@@ -151,13 +159,20 @@ def _rf3_data() -> dict[str, dict]:
                "step64": [0.006, 0.004, 0.003, 0.003, 0.002, 0.001],
                "step256": [0.02, 0.01, 0.015, 0.012, 0.008, 0.004], "step1024": [0.02, 0.03, 0.05, 0.05, 0.03, 0.01],
                "step1700": [0.02, 0.04, 0.07, 0.06, 0.04, 0.01]}
-    regions = {"first": [0], "lower": [1], "middle": [2, 3], "last": [5], "inner_lower": [1, 2], "inner_upper": [3, 4]}
+    regions = {"first": [0], "lower": [1], "middle": [2, 3], "lower_middle": [2], "upper_middle": [3], "upper": [4, 5],
+               "last": [5]}
+    control = {"statistic": "share of top-20 in layer 0, early vs first checkpoint", "value": 0.7, "control": 0.45,
+               "p_value": 0.004, "supported": True, "alpha": 0.01}
     return {
         "RF-3a": {"layer_distribution": dist, "layer_share": {rev: _r(np.array(v) / 20) for rev, v in dist.items()},
-                  "k": 20, "regions": regions, "languages": LANGS},
+                  "k": 20, "regions": regions, "languages": LANGS, "early": EARLY, "late": LATE,
+                  "controls": {"control: layer-0 share early vs first (step0)": control}},
         "RF-3b": {"layer_overlap": overlap,
                   "layer_overlap_mismatched": {rev: _r(np.array(v) * 0.5) for rev, v in overlap.items()},
-                  "chance": 0.0052, "k": 20, "regions": regions, "languages": LANGS},
+                  "chance": 0.0052,
+                  "chance_per_layer": {rev: [0.003, 0.001, 0.001, 0.001, 0.001, 0.0005] for rev in dist},
+                  "k": 20, "regions": regions, "languages": LANGS, "early": EARLY, "late": LATE,
+                  "controls": {"control: middle late vs first (step0)": {**control, "value": 0.06, "control": 0.003}}},
     }
 
 
@@ -190,19 +205,41 @@ def _rf4_data(rng) -> dict[str, dict]:
                      "seeds_per_concept": 20, "samples_per_condition": 100, "top_p": 0.9, "temperature": 0.8,
                      "max_new_tokens": 64}
     data: dict[str, dict] = {}
-    for cid, source in (("RF-4a", "es"), ("RF-4b", "es"), ("RF-4c", "sw")):
-        data[cid] = {"steering": {source: steering["steering"][source]}, "controls": steering["controls"],
-                     "plan": steering_plan, "source_language": source}
-    data["RF-4c"]["notable_share"] = 0.10
+    for cid, source, target in (("RF-4a", "es", "es"), ("RF-4b", "es", "en"), ("RF-4c", "sw", "sw")):
+        by_rev = steering["steering"][source]
+        per_concept = {rev: {c: max(0.0, round(float(dist.get(target, 0.0)) + 0.02 * (i - 2), 3))
+                             for i, c in enumerate(concepts)} for rev, dist in by_rev.items()}
+        data[cid] = {"steering": {source: by_rev}, "controls": steering["controls"],
+                     "plan": steering_plan, "source_language": source, "target_language": target,
+                     "concept_shares": {"steered": per_concept}, "reported_controls": {}}
+    control = {"statistic": "share of es per concept, steered vs random units", "value": 0.45, "control": 0.06,
+               "effect_size": 2.1, "p_value": 0.031, "ci": [0.1, 0.5], "n": 5, "alternative": "greater",
+               "alpha": 0.01, "supported": False, "detail": {"test": "paired sign-flip permutation"}}
+    data["RF-4a"]["reported_controls"] = {"es share steered > random units": control}
+    data["RF-4b"]["reported_controls"] = {"en share steered > unsteered (late)": {
+        **control, "statistic": "share of en per concept, steered vs unsteered (late)", "value": 0.6, "control": 0.55,
+        "p_value": 0.22}}
+    data["RF-4c"].update(
+        notable_share=0.10,
+        upper_bounds={rev: 0.06 + 0.02 * i for i, rev in enumerate(REVS)},
+        power={"seeds_per_concept": 28, "plan_seeds_per_concept": 20, "seeds_needed_independent": 28,
+               "true_share": 0.05, "reachable": False,
+               "by_checkpoint": {}, "note": "synthetic"},
+    )
     data["RF-4d"] = {
         "concept_rate": {"steered": 0.31, "unsteered": 0.04, "random_units": 0.05},
         "by_condition": {f"{cond}/{rev}/{src}": rate for rev in (EARLY, LATE)
                          for cond, src, rate in (("unsteered", "-", 0.04), ("steered", "es", 0.33),
                                                  ("random_units", "es", 0.05), ("steered", "sw", 0.29),
                                                  ("random_units", "sw", 0.05))},
+        "by_concept": {cond: {c: round(rate + 0.01 * i, 3) for i, c in enumerate(concepts)}
+                       for cond, rate in (("steered", 0.31), ("unsteered", 0.04), ("random_units", 0.05))},
         "keywords": {c: {"en": [c], "es": []} for c in concepts},
         "plan": steering_plan,
         "sources": ["es", "sw"],
+        "reported_controls": {"concept rate steered > random units": {
+            **control, "statistic": "concept rate per concept, steered vs random units", "value": 0.31,
+            "control": 0.05, "p_value": 0.031}},
     }
     return data
 
@@ -226,12 +263,19 @@ def _lf1_lf2_data(rng) -> dict[str, dict]:
            "languages": LANGS, "lrds": 0.183, "sads": 0.0231, "n_verses": 100,
            "bootstrap": {"unit": "verse", "n_resamples": 1000, "seed": 0}}
     return {
-        "LF-1a": lf1,
-        "LF-1b": {**lf1, "sads_restricted": {"languages": ["zh", "ar"], "value": 0.0112}},
-        "LF-1c": {**lf1, "group": ["es", "fr", "pt"]},
+        "LF-1a": {**lf1, "untrained": {"revision": "step0", "value": 0.096}},
+        "LF-1b": {**lf1, "sads_restricted": {"languages": ["zh", "ar"], "value": 0.0112},
+                  "untrained": {"revision": "step0", "value": 0.0151, "sads_restricted": 0.0098}},
+        "LF-1c": {**lf1, "group": ["es", "fr", "pt"], "others": ["en", "de", "vi", "id", "sw"], "script": ["Latn"],
+                  "untrained": {"revision": "step0", "value": 0.012}},
         "LF-2": {"per_layer": {"lrds": [0.26, 0.17, 0.12, 0.11, 0.15, 0.24],
                                "sads": [0.008, 0.021, 0.032, 0.030, 0.018, 0.006]},
-                 "layer_groups": LAYER_GROUPS, "languages": LANGS},
+                 "layer_groups": LAYER_GROUPS, "languages": LANGS,
+                 "untrained": {"revision": "step0", "value": 0.004,
+                               "contrasts": {"LRDS first > middle": 0.01, "LRDS last > middle": 0.02,
+                                             "SADS middle > first": 0.004, "SADS middle > last": 0.006},
+                               "per_layer": {"lrds": [0.10, 0.09, 0.09, 0.09, 0.1, 0.11],
+                                             "sads": [0.012, 0.015, 0.016, 0.016, 0.017, 0.018]}}},
     }
 
 
@@ -250,6 +294,9 @@ def _lf3_data(rng) -> dict[str, dict]:
         "controls": {"random_same_size": "per language, |K_l| units drawn uniformly from all units (seeded)",
                      "random_10pct": "one set of 154 units (10%, seeded), increase per language", "seed": 0},
         "perplexity_text": {"max_windows": 64, "windows": [64] * N_LANGS},
+        "untrained": {"revision": "step0", "value": 0.0833,
+                      "per_language": dict(zip(LANGS, [0.001 * (i % 5 - 2) for i in range(N_LANGS)])),
+                      "key_sizes": [40] * N_LANGS},
     }
     return {"LF-3a": lf3, "LF-3b": lf3}
 
@@ -270,14 +317,22 @@ def _lf4_to_lf8_data() -> dict[str, dict]:
     return {
         "LF-4": {"series": {"revisions": REVS, "sklr": [1350, 1100, 2243, 2050, 1911],
                             "lrds": [0.31, 0.35, 0.26, 0.21, 0.18], "sads": [0.017, 0.001, 0.012, 0.019, 0.023]},
-                 "early": EARLY, "languages": LANGS},
+                 "early": EARLY, "languages": LANGS, "late": LATE,
+                 "controls": {"SKLR: late vs first (step0)": {"value": 1911, "control": 1350, "supported": False,
+                                                              "detail": {"difference": 561}}},
+                 "trends": {"SKLR": {"statistic": "Spearman rho of SKLR over the series", "value": 0.3,
+                                     "p_value": 0.36, "supported": False}}},
         "LF-5": {"key_by_layer": key_by_layer, "languages": LANGS, "layer_groups": LAYER_GROUPS,
-                 "first_quarter_share": first_share},
+                 "first_quarter_share": first_share, "early": EARLY, "late": LATE,
+                 "controls": {"first-quarter key share (layers [0]): late vs first (step0)": {
+                     "value": 0.3, "control": 0.2, "supported": True, "detail": {"difference": 0.1}}},
+                 "trends": {"first-quarter share": {"value": 0.9, "p_value": 0.0083, "supported": True}}},
         "LF-6": {"family": {"models": ["bloom-560m", "bloom-1b1", "bloom-1b7", "bloom-3b", "bloom-7b1"],
                             "lrds": [0.21, 0.19, 0.17, 0.15, 0.13], "sads": [0.011, 0.014, 0.016, 0.019, 0.022]},
                  "languages": LANGS},
         "LF-7": {"key_sizes": dict(zip(LANGS, KEY_SIZES)), "languages": LANGS, "distinct": ["vi", "ar", "zh"],
-                 "similar": ["fr", "es", "pt"], "n_units": 1536},
+                 "similar": ["fr", "es", "pt"], "n_units": 1536,
+                 "untrained": {"revision": "step0", "value": -12.0, "key_sizes": dict(zip(LANGS, [40] * N_LANGS))}},
         "LF-8": {"accuracy": {"step0": 0.50, "step64": 0.51, "step256": 0.54, "step1024": 0.57, "step1700": 0.58},
                  "accuracy_by_language": {rev: {"en": 0.6, "es": 0.55, "zh": 0.52} for rev in REVS},
                  "n_stories": {"en": 120, "es": 120, "zh": 120}},
@@ -301,7 +356,8 @@ def _records(data: dict[str, dict], skipped: dict[str, str]) -> list[ClaimRecord
         records.append(ClaimRecord(
             id=cid, title=f"{cid} as stated by the paper", verdict=VERDICTS.get(cid, "supported"), statistic=stat,
             value=value, control=control, p_value=p, ci=ci, n=n, alternative="greater", alpha=0.01,
-            effect_size=None, reason=REASONS.get(cid, ""), checkpoints=checkpoints[cid],
+            effect_size=None, p_value_opposite=P_OPPOSITE.get(cid), detectable_effect=DETECTABLE.get(cid),
+            reason=REASONS.get(cid, ""), checkpoints=checkpoints[cid],
             expected=EXPECTATIONS.get(cid), data=numbers_to_data(registry[cid].numbers(**data[cid])), duration_s=1.25,
         ))
     return records
@@ -317,11 +373,18 @@ def _provenance(model: str) -> dict:
     }
 
 
-def build_claims(report_dir: Path, *, skipped: dict[str, str] | None = None, model: str = "toy") -> Path:
-    """Write ``report_dir/claims.json``; claims in ``skipped`` are recorded as skipped with that reason."""
+def build_claims(report_dir: Path, *, skipped: dict[str, str] | None = None, model: str = "toy",
+                 expectations: dict | None = None) -> Path:
+    """Write ``report_dir/claims.json``; claims in ``skipped`` are recorded as skipped with that reason.
+
+    ``expectations``: the run's expectations record (default: ``claims/expectations/toy.json`` applies).
+    """
     skipped = DEFAULT_SKIPPED if skipped is None else skipped
     data = _claim_data(np.random.default_rng(7))
     records = _records(data, skipped)
     path = Path(report_dir) / "claims.json"
-    write_claims_json(path, model=model, checkpoints=REVS, provenance=_provenance(model), records=records)
+    if expectations is None:
+        expectations = {"file": "claims/expectations/toy.json", "applies": True, "differences": {}}
+    write_claims_json(path, model=model, checkpoints=REVS, provenance=_provenance(model), records=records,
+                      expectations=expectations)
     return path

@@ -91,3 +91,12 @@ def test_checkpoint_labels_and_order():
     ctx = ReportContext(model="m", checkpoints=["step1", "step10"], provenance={}, records={})
     assert ctx.order(["global_step400000", "step10", "global_step1000", "step1"]) == [
         "step1", "step10", "global_step1000", "global_step400000"]
+
+
+@pytest.mark.parametrize(("verdict", "ran"), [("supported", True), ("contradicted", True), ("inconclusive", True),
+                                              ("skipped", False), (None, False)])
+def test_a_claim_ran_when_its_decision_was_computed(verdict, ran):
+    ctx = ReportContext.from_payload({"model": "toy", "claims": [
+        {"id": "RF-2c", "verdict": verdict, "data": {"overlap": 1}}]})
+    assert (ctx.ran("RF-2c") is not None) is ran
+    assert ctx.data("RF-2c", "overlap") == (1 if ran else None)

@@ -49,7 +49,10 @@ def test_verdict_table_has_one_row_per_claim_in_catalogue_order(synthetic_report
     row = {re.match(r"\| \[([^\]]+)\]", r).group(1): r for r in rows}
     assert "| Expert overlap rises above chance | supported |" in row["RF-2c"]
     assert "0.15 vs 0.0052" in row["RF-2c"] and "| 1320 |" in row["RF-2c"]
-    assert "not supported (expected)" in row["RF-1b"]
+    assert "| inconclusive (expected) |" in row["RF-1b"]
+    assert "| contradicted (expected) |" in row["LF-4"]
+    assert "| contradicted (expected: inconclusive) |" in row["RF-1c"]
+    assert "| inconclusive |" in row["RF-4c"]
     assert "| skipped |" in row["LF-8"]
     assert "CI [0.019, 0.027]" in row["LF-1b"]
     assert "SADS (all pairs \\| zh, ar pairs)" in row["LF-1b"]  # pipes escaped inside cells
@@ -78,8 +81,14 @@ def test_claim_sections_show_the_paper_beside_ours(synthetic_report):
     assert "| de (German) | — |" in lf3a  # languages the paper did not evaluate
 
     rf1b = _section(text, "RF-1b")
-    assert "Expected on this model: not supported" in rf1b
+    assert "**Verdict: inconclusive (expected)**" in rf1b
+    assert "Expected on this model: inconclusive (recorded in `claims/expectations/toy.json`" in rf1b
     assert "Reason: first-layer accuracy late 0.66 vs early 0.70" in rf1b
+    assert "Smallest difference detectable at this sample size (80 % power, α = 0.01): about 0.085" in rf1b
+    rf1c = _section(text, "RF-1c")
+    assert "Expected on this model: inconclusive, measured: contradicted; the run fails" in rf1c
+    assert "opposite direction p = 0.001" in rf1c and "Smallest difference" not in rf1c
+    assert "opposite direction p" not in rf1b
 
     lf4 = _section(text, "LF-4")
     assert "SKLR 2243 (step 256) → 1911 (step 1700), 1350 at step 0" in lf4  # from the claim's early checkpoint
@@ -88,6 +97,20 @@ def test_claim_sections_show_the_paper_beside_ours(synthetic_report):
     lf8 = _section(text, "LF-8")
     assert "**Verdict: skipped**" in lf8 and "Reason skipped: XStoryCloze data not found" in lf8
     assert ".png" not in lf8
+
+
+def test_the_header_counts_the_four_verdicts_and_says_whether_the_expectations_apply(synthetic_report, tmp_path):
+    report_dir, _ = synthetic_report
+    text = (report_dir / "claims.md").read_text()
+    assert ("**24 claims:** 18 supported, 2 contradicted (1 as expected for this model), "
+            "2 inconclusive (1 as expected for this model), 2 skipped.") in text
+    assert "Expectations: `claims/expectations/toy.json` applies" in text
+    build_claims(tmp_path, expectations={"file": "claims/expectations/toy.json", "applies": False,
+                                         "differences": {"top_k": {"run": 32, "expected": 16}}})
+    write_report(tmp_path, figures=False)
+    other = (tmp_path / "claims.md").read_text()
+    assert ("Expectations: `claims/expectations/toy.json` does **not** apply: this run's settings differ from those "
+            "its verdicts were measured with (top_k: run 32, expectations 16)") in other
 
 
 def test_figure_links_are_relative_and_exist(synthetic_report):
@@ -130,13 +153,13 @@ def test_claims_not_run_and_unknown_ids(tmp_path):
     payload = {"model": "toy", "checkpoints": [], "provenance": {}, "claims": [
         {"id": "RF-2c", "title": "overlap", "verdict": "supported", "statistic": "s", "value": 0.2, "control": 0.01,
          "p_value": 0.001, "n": 10, "data": {}},
-        {"id": "XX-1", "title": "a claim of another paper", "verdict": "not supported", "value": 1.0, "data": {}},
+        {"id": "XX-1", "title": "a claim of another paper", "verdict": "inconclusive", "value": 1.0, "data": {}},
     ]}
     (tmp_path / "claims.json").write_text(json.dumps(payload))
     write_report(tmp_path, figures=False)
     text = (tmp_path / "claims.md").read_text()
     assert "Not run in this session: RF-1a, RF-1b" in text
-    assert "| [XX-1](#xx-1) | a claim of another paper | not supported |" in text
+    assert "| [XX-1](#xx-1) | a claim of another paper | inconclusive |" in text
     assert "## Other claims" in text
     assert "*Figure (alignment, MI and overlap over training (RF Fig. 4)) skipped: figures were not requested" in text
 
