@@ -26,9 +26,10 @@ import pytest
 
 from harness.analyses import steering
 from harness.analyses.experts import series_points
+from harness.analyses.untrained import untrained_record, untrained_revision
 from harness.claim_registry import ClaimOutcome, Figure, RecordedClaim, claim
 from harness.langid import UNKNOWN
-from harness.metrics import ALPHA, Decision, all_of
+from harness.metrics import ALPHA, Decision, all_of, two_proportion_test
 from harness.metrics.stats import fmt_number
 from harness.report import figures_rf
 from harness.report.figures import rev_label
@@ -60,6 +61,7 @@ class SwahiliSteeringNumbers(SteeringNumbers):
     notable_share: float  # the largest share of sw that is "not notable"
     upper_bounds: dict[str, float]  # revision → one-sided 99 % cluster-adjusted upper bound of the sw share
     power: dict[str, Any]  # seeds per concept used and needed; the bound reachable if the true share were half
+    untrained: dict[str, Any] | None = None  # the unsteered sw share late and at initialisation (the premise)
 
 
 @dataclass(frozen=True)
@@ -317,6 +319,21 @@ def _unsteered_bounds(measurements, revs) -> dict[str, Decision]:
     return out
 
 
+def _writes_swahili(measurements) -> tuple[Decision, dict[str, Any]]:
+    """The premise of RF-4c: unsteered, the late model writes Swahili more often than the untrained one.
+
+    Unsteered generations are independent samples (one seed each, nothing clamped), so a
+    two-proportion test over texts is on the right unit here.
+    """
+    late, untrained = measurements.plan.late, untrained_revision(measurements)
+    counts = {rev: _pooled(_by_concept(measurements, rev, "unsteered")) for rev in (late, untrained)}
+    (k_late, n_late), (k_init, n_init) = ((counts[r]["sw"], sum(counts[r].values())) for r in (late, untrained))
+    test = two_proportion_test(k_late, n_late, k_init, n_init, alternative="greater", alpha=ALPHA,
+                               statistic=f"share of sw in unsteered generations, {late} vs untrained {untrained}")
+    return test, untrained_record(untrained, k_init / n_init if n_init else None,
+                                  late_share=k_late / n_late if n_late else None, late=late)
+
+
 def _swahili_numbers(measurements, revs, steered, parts, power, controls) -> SwahiliSteeringNumbers:
     plan = measurements.plan
     controls_revs = [r for r in dict.fromkeys((plan.mid, plan.late)) if r in revs]
@@ -367,15 +384,18 @@ def test_rf_4c_swahili_neurons_never_yield_swahili(measurements) -> ClaimOutcome
     weakest = max(parts.values(), key=lambda d: d.p_value)  # the checkpoint closest to notable Swahili
     power = _swahili_power(parts, plan.seeds_per_concept, seeds)
     controls = _unsteered_bounds(measurements, revs)
+    premise, untrained = _writes_swahili(measurements)
     decision = _with_controls(all_of(
-        weakest, parts,
+        weakest, {**parts, "the model writes Swahili (unsteered, late > untrained)": premise},
         rule=f"at every checkpoint of the series, the one-sided 99% upper bound of the sw share in sw-steered "
         f"generations is below {NOTABLE_SHARE:.0%} (Clopper–Pearson on the concept-clustered effective sample, "
-        f"Korn–Graubard; {seeds} samples per concept, α=0.01 each)",
+        f"Korn–Graubard; {seeds} samples per concept, α=0.01 each); AND the premise that makes 'never' "
+        "informative: unsteered, the late model writes more Swahili than the untrained one (one-sided "
+        "two-proportion test; an untrained model, which writes no Swahili, holds the first statement trivially)",
     ), controls)
     decision = replace(decision, detail={**decision.detail, "power": power})
-    return ClaimOutcome(decision, _swahili_numbers(measurements, revs, steered, parts, power, controls),
-                        checkpoints=tuple(revs), failure=(
+    numbers = replace(_swahili_numbers(measurements, revs, steered, parts, power, controls), untrained=untrained)
+    return ClaimOutcome(decision, numbers, checkpoints=tuple(revs), failure=(
         "sw share in sw-steered generations (99 % upper bound): "
         + ", ".join(f"{r}: {d.value:.2f} ({d.detail['upper_bound']:.2f})" for r, d in zip(revs, parts.values()))
         + f" — fails: {decision.detail['failed']}"
