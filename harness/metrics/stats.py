@@ -603,7 +603,8 @@ def binomial_greater(
         contradicted=_decide(p_opp, alpha),
         p_value_opposite=p_opp,
         detectable_effect=detectable_effect(math.sqrt(p0 * (1 - p0) / n), alpha),
-        detail={"test": "exact binomial", "k": int(k)},
+        # the interval is one-sided at 1 - alpha, not the two-sided 1 - 2 alpha that describe() assumes
+        detail={"test": "exact binomial", "k": int(k), "ci_label": f"one-sided {100 * (1 - alpha):.0f}% CI"},
     )
 
 
@@ -771,8 +772,13 @@ def one_sample_greater(
 def describe(d: Decision) -> str:
     """One line with a decision's numbers (statistic, value, control, p and interval).
 
+    The interval is labelled with its level: two-sided ``1 - 2 alpha`` unless the test says otherwise
+    (``detail["ci_label"]``, e.g. the one-sided Clopper–Pearson bound of :func:`binomial_greater`).
+
     >>> describe(binomial_greater(10, 10, 0.5, statistic="share"))
-    'share = 1 vs 0.5 p = 0.000977 98% CI [0.631, 1]'
+    'share = 1 vs 0.5 p = 0.000977 one-sided 99% CI [0.631, 1]'
+    >>> describe(one_sample_greater([0.4, 0.5, 0.6, 0.5, 0.45, 0.55], 0.0, method="t", statistic="gain"))
+    'gain = 0.5 vs 0 p = 5.88e-06 98% CI [0.4029, 0.5971]'
     """
     bits = [f"{d.statistic} = {fmt_number(d.value)}"]
     if d.control is not None:
@@ -782,7 +788,8 @@ def describe(d: Decision) -> str:
     if d.p_value is not None:
         bits.append(f"p = {d.p_value:.3g}")
     if d.ci is not None and all(v is not None and math.isfinite(v) for v in d.ci):
-        bits.append(f"{100 * (1 - 2 * d.alpha):.0f}% CI [{fmt_number(d.ci[0])}, {fmt_number(d.ci[1])}]")
+        label = d.detail.get("ci_label") or f"{100 * (1 - 2 * d.alpha):.0f}% CI"
+        bits.append(f"{label} [{fmt_number(d.ci[0])}, {fmt_number(d.ci[1])}]")
     return " ".join(bits)
 
 
