@@ -26,6 +26,13 @@ import pytest
 
 from harness.analyses import steering
 from harness.analyses.experts import series_points
+from harness.analyses.steering import (
+    concept_rates_by_condition,
+    counts_by_condition,
+    language_counts_by_concept,
+    pooled_counts,
+    pooled_rate,
+)
 from harness.analyses.untrained import untrained_record, untrained_revision
 from harness.claim_registry import ClaimOutcome, Figure, RecordedClaim, claim
 from harness.langid import UNKNOWN
@@ -81,26 +88,6 @@ def _need(measurements, lang: str) -> None:
         pytest.skip(f"steering from {lang} needs {lang} among the evaluation languages ({', '.join(languages)})")
 
 
-def _gen(measurements, rev, condition, source=None, plan=None) -> steering.Generations:
-    plan = plan or steering.steering_plan(measurements)
-    return steering.generate_condition(measurements, rev, condition, plan, source)
-
-
-def _by_concept(measurements, rev, condition, source=None, plan=None) -> dict[str, Counter]:
-    """Concept → detected languages of its generations under one condition."""
-    gen = _gen(measurements, rev, condition, None if condition == "unsteered" else source, plan)
-    return steering.concept_language_counts(gen, measurements)
-
-
-def _pooled(by_concept: dict[str, Counter]) -> Counter:
-    return sum(by_concept.values(), Counter())
-
-
-def _all_counts(measurements, source, revs) -> dict:
-    """(condition, revision) → concept → language counts, for every condition."""
-    return {(cond, rev): _by_concept(measurements, rev, cond, source) for rev in revs for cond in steering.CONDITIONS}
-
-
 def _categories(by_concept: dict[str, Counter], code: str, *, include_unknown: bool) -> dict[str, np.ndarray]:
     """Per-concept shares of every category seen (``code`` always; "unknown" only when it counts)."""
     seen = {lang for counts in by_concept.values() for lang in counts if include_unknown or lang != UNKNOWN}
@@ -117,10 +104,10 @@ def _concept_shares(c: dict, code: str) -> dict[str, dict]:
 
 def _steering_numbers(measurements, source, target, revs, c, controls) -> dict[str, Any]:
     return dict(
-        steering={source: {rev: steering.shares(_pooled(c[("steered", rev)])) for rev in revs}},
+        steering={source: {rev: steering.shares(pooled_counts(c[("steered", rev)])) for rev in revs}},
         controls={
-            "unsteered": {rev: steering.shares(_pooled(c[("unsteered", rev)])) for rev in revs},
-            "random_units": {rev: steering.shares(_pooled(c[("random_units", rev)])) for rev in revs},
+            "unsteered": {rev: steering.shares(pooled_counts(c[("unsteered", rev)])) for rev in revs},
+            "random_units": {rev: steering.shares(pooled_counts(c[("random_units", rev)])) for rev in revs},
         },
         plan=steering.steering_plan(measurements).to_record(),
         source_language=source,
@@ -213,7 +200,7 @@ def test_rf_4a_spanish_neurons_steer_into_spanish_mid_training(measurements) -> 
     rev = measurements.plan.mid
     if rev is None:
         pytest.skip("no mid-training checkpoint in the series: pass --mid (one of --checkpoints)")
-    c = _all_counts(measurements, "es", [rev])
+    c = counts_by_condition(measurements, "es", [rev])
     steered = _share(c, "es", "steered", rev)
     into = steering.concept_paired_test(steered, _share(c, "es", "unsteered", rev),
                                         statistic="share of es per concept, steered vs unsteered")
@@ -229,8 +216,8 @@ def test_rf_4a_spanish_neurons_steer_into_spanish_mid_training(measurements) -> 
     ), controls)
     numbers = SteeringNumbers(**_steering_numbers(measurements, "es", "es", [rev], c, controls))
     return ClaimOutcome(decision, numbers, checkpoints=(rev,), failure=(
-        f"at {rev}: steered {steering.shares(_pooled(c[('steered', rev)]))}; unsteered es "
-        f"{steering.shares(_pooled(c[('unsteered', rev)])).get('es', 0):.2f} — fails: {decision.detail['failed']}"
+        f"at {rev}: steered {steering.shares(pooled_counts(c[('steered', rev)]))}; unsteered es "
+        f"{steering.shares(pooled_counts(c[('unsteered', rev)])).get('es', 0):.2f} — fails: {decision.detail['failed']}"
     ))
 
 
@@ -253,7 +240,7 @@ def test_rf_4b_same_neurons_steer_into_english_late(measurements) -> ClaimOutcom
         pytest.skip("needs a mid-training checkpoint before the late one")
     late_rev = points.late
     revs = [mid, late_rev]
-    c = _all_counts(measurements, "es", revs)
+    c = counts_by_condition(measurements, "es", revs)
     late = _share(c, "en", "steered", late_rev)
     rises = steering.concept_paired_test(
         late, _share(c, "en", "steered", mid), statistic="share of en per concept in es-steered generations, "
@@ -273,8 +260,8 @@ def test_rf_4b_same_neurons_steer_into_english_late(measurements) -> ClaimOutcom
     ), controls)
     numbers = SteeringNumbers(**_steering_numbers(measurements, "es", "en", revs, c, controls))
     return ClaimOutcome(decision, numbers, checkpoints=tuple(revs), failure=(
-        f"es-steered: {mid} {steering.shares(_pooled(c[('steered', mid)]))}; {late_rev} "
-        f"{steering.shares(_pooled(c[('steered', late_rev)]))} — fails: {decision.detail['failed']}"
+        f"es-steered: {mid} {steering.shares(pooled_counts(c[('steered', mid)]))}; {late_rev} "
+        f"{steering.shares(pooled_counts(c[('steered', late_rev)]))} — fails: {decision.detail['failed']}"
     ))
 
 
@@ -312,7 +299,7 @@ def _swahili_power(parts: dict[str, Decision], plan_seeds: int, seeds: int) -> d
 def _unsteered_bounds(measurements, revs) -> dict[str, Decision]:
     plan, out = steering.steering_plan(measurements), {}
     for rev in [r for r in dict.fromkeys((measurements.plan.mid, measurements.plan.late)) if r in revs]:
-        by_concept = _by_concept(measurements, rev, "unsteered")
+        by_concept = language_counts_by_concept(measurements, rev, "unsteered")
         out[f"sw share < {NOTABLE_SHARE:.0%} unsteered at {rev}"] = steering.share_upper_bound(
             [by_concept[c]["sw"] for c in plan.concepts], plan.seeds_per_concept, NOTABLE_SHARE,
             statistic=f"share of sw in unsteered generations at {rev}")
@@ -326,7 +313,8 @@ def _writes_swahili(measurements) -> tuple[Decision, dict[str, Any]]:
     two-proportion test over texts is on the right unit here.
     """
     late, untrained = measurements.plan.late, untrained_revision(measurements)
-    counts = {rev: _pooled(_by_concept(measurements, rev, "unsteered")) for rev in (late, untrained)}
+    counts = {rev: pooled_counts(language_counts_by_concept(measurements, rev, "unsteered"))
+              for rev in (late, untrained)}
     (k_late, n_late), (k_init, n_init) = ((counts[r]["sw"], sum(counts[r].values())) for r in (late, untrained))
     test = two_proportion_test(k_late, n_late, k_init, n_init, alternative="greater", alpha=ALPHA,
                                statistic=f"share of sw in unsteered generations, {late} vs untrained {untrained}")
@@ -338,12 +326,11 @@ def _swahili_numbers(measurements, revs, steered, parts, power, controls) -> Swa
     plan = measurements.plan
     controls_revs = [r for r in dict.fromkeys((plan.mid, plan.late)) if r in revs]
     return SwahiliSteeringNumbers(
-        steering={"sw": {rev: steering.shares(_pooled(steered[rev])) for rev in revs}},
+        steering={"sw": {rev: steering.shares(pooled_counts(steered[rev])) for rev in revs}},
         controls={
-            "unsteered": {rev: steering.shares(_pooled(_by_concept(measurements, rev, "unsteered")))
-                          for rev in controls_revs},
-            "random_units": {rev: steering.shares(_pooled(_by_concept(measurements, rev, "random_units", "sw")))
-                             for rev in controls_revs},
+            condition: {rev: steering.shares(pooled_counts(
+                language_counts_by_concept(measurements, rev, condition, "sw"))) for rev in controls_revs}
+            for condition in ("unsteered", "random_units")
         },
         plan=steering.steering_plan(measurements).to_record(),
         source_language="sw",
@@ -377,7 +364,8 @@ def test_rf_4c_swahili_neurons_never_yield_swahili(measurements) -> ClaimOutcome
     seeds = swahili_seeds(plan)
     parts, steered = {}, {}
     for rev in revs:
-        steered[rev] = _by_concept(measurements, rev, "steered", "sw", replace(plan, seeds_per_concept=seeds))
+        steered[rev] = language_counts_by_concept(measurements, rev, "steered", "sw",
+                                                  replace(plan, seeds_per_concept=seeds))
         parts[f"sw share < {NOTABLE_SHARE:.0%} at {rev}"] = steering.share_upper_bound(
             [steered[rev][c]["sw"] for c in plan.concepts], seeds, NOTABLE_SHARE,
             statistic=f"share of sw in sw-steered generations at {rev}")
@@ -405,26 +393,6 @@ def test_rf_4c_swahili_neurons_never_yield_swahili(measurements) -> ClaimOutcome
 
 
 # ------------------------------------------------------------------------------------------ RF-4d
-def _concept_rates(measurements, revs, sources, matchers) -> tuple[dict, dict]:
-    """Per condition, concept → rate (mean over sources and checkpoints); and the pooled tallies."""
-    rates: dict[str, dict[str, list[float]]] = {}
-    tallies = {}
-    for rev in revs:
-        runs = [("unsteered", None)] + [(cond, src) for src in sources for cond in ("steered", "random_units")]
-        for cond, src in runs:
-            gen = _gen(measurements, rev, cond, src)
-            tallies[(cond, rev, src)] = steering.concept_hits(gen, matchers)
-            for concept, rate in steering.concept_rates(gen, matchers).items():
-                rates.setdefault(cond, {}).setdefault(concept, []).append(rate)
-    return {cond: {c: float(np.mean(v)) for c, v in by.items()} for cond, by in rates.items()}, tallies
-
-
-def _pooled_rate(tallies: dict, condition: str) -> tuple[int, int]:
-    hits = sum(h for (c, _, _), (h, n) in tallies.items() if c == condition)
-    total = sum(n for (c, _, _), (h, n) in tallies.items() if c == condition)
-    return hits, total
-
-
 def _concept_rate_summary(claim: RecordedClaim) -> str | None:
     r = claim.numbers.concept_rate or {}
     if r.get("steered") is None:
@@ -450,7 +418,7 @@ def test_rf_4d_steered_generations_are_about_the_concept(measurements) -> ClaimO
     revs = list(dict.fromkeys(r for r in (plan.mid, plan.late) if r is not None)) or [plan.revision]
     steering_plan = steering.steering_plan(measurements)
     matchers = {c: steering.concept_matcher(measurements.data, c, languages) for c in steering_plan.concepts}
-    rates, tallies = _concept_rates(measurements, revs, sources, matchers)
+    rates, tallies = concept_rates_by_condition(measurements, revs, sources, matchers)
     concepts = list(steering_plan.concepts)
     per = {cond: np.array([rates[cond][c] for c in concepts]) for cond in steering.CONDITIONS}
     test = steering.concept_paired_test(
@@ -466,7 +434,7 @@ def test_rf_4d_steered_generations_are_about_the_concept(measurements) -> ClaimO
         f"{sources} and checkpoints {revs}, exceeds the same share among unsteered generations (paired sign-flip "
         "test over concepts, α=0.01)",
     ), controls)
-    s, u, r = (_pooled_rate(tallies, cond) for cond in ("steered", "unsteered", "random_units"))
+    s, u, r = (pooled_rate(tallies, cond) for cond in ("steered", "unsteered", "random_units"))
     numbers = ConceptRateNumbers(
         concept_rate={"steered": s[0] / s[1], "unsteered": u[0] / u[1], "random_units": r[0] / r[1]},
         by_condition={f"{c}/{rev}/{src or '-'}": h / n for (c, rev, src), (h, n) in tallies.items()},

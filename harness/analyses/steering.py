@@ -450,3 +450,56 @@ def _power(bound: float, n_concepts: int, seeds: int, icc: float, alpha: float) 
         "seeds_needed_independent": seeds_needed(bound, half, n_concepts, 0.0, alpha),
         "reachable": attainable < bound,
     }
+
+
+# ------------------------------------------------------------------------- tallies per condition
+# What the steering claims count: a condition's generations, their languages per concept, pooled.
+
+
+def condition_generations(measurements: MeasurementSource, revision: str | None, condition: str,
+                          source: str | None = None, plan: SteeringPlan | None = None) -> Generations:
+    """The generations of one condition at ``revision`` (the run's steering plan unless ``plan``)."""
+    plan = plan or steering_plan(measurements)
+    return generate_condition(measurements, revision, condition, plan, source)
+
+
+def language_counts_by_concept(measurements: MeasurementSource, revision: str | None, condition: str,
+                               source: str | None = None, plan: SteeringPlan | None = None) -> dict[str, Counter]:
+    """Concept → detected languages of its generations under one condition."""
+    generations = condition_generations(measurements, revision, condition,
+                                        None if condition == "unsteered" else source, plan)
+    return concept_language_counts(generations, measurements)
+
+
+def pooled_counts(by_concept: Mapping[str, Counter]) -> Counter:
+    """The language counts of every concept together."""
+    return sum(by_concept.values(), Counter())
+
+
+def counts_by_condition(measurements: MeasurementSource, source: str, revisions: Sequence[str]) -> dict:
+    """(condition, revision) → concept → language counts, for every condition of :data:`CONDITIONS`."""
+    return {(condition, rev): language_counts_by_concept(measurements, rev, condition, source)
+            for rev in revisions for condition in CONDITIONS}
+
+
+def concept_rates_by_condition(measurements: MeasurementSource, revisions: Sequence[str], sources: Sequence[str],
+                               matchers: dict[str, ConceptMatcher]) -> tuple[dict, dict]:
+    """Per condition, concept → rate of texts about it (mean over sources and checkpoints); and the
+    pooled (hits, texts) per (condition, revision, source)."""
+    rates: dict[str, dict[str, list[float]]] = {}
+    tallies = {}
+    for rev in revisions:
+        runs = [("unsteered", None)] + [(cond, src) for src in sources for cond in ("steered", "random_units")]
+        for condition, source in runs:
+            generations = condition_generations(measurements, rev, condition, source)
+            tallies[(condition, rev, source)] = concept_hits(generations, matchers)
+            for concept, rate in concept_rates(generations, matchers).items():
+                rates.setdefault(condition, {}).setdefault(concept, []).append(rate)
+    return {cond: {c: float(np.mean(v)) for c, v in by.items()} for cond, by in rates.items()}, tallies
+
+
+def pooled_rate(tallies: dict, condition: str) -> tuple[int, int]:
+    """(hits, texts) of one condition over every revision and source of ``tallies``."""
+    hits = sum(h for (c, _, _), (h, n) in tallies.items() if c == condition)
+    total = sum(n for (c, _, _), (h, n) in tallies.items() if c == condition)
+    return hits, total
