@@ -10,7 +10,7 @@ significant at the same ``alpha``, computed from the same data: the same permuta
 resamples, the other end of the same interval) or **inconclusive** (neither). Where a standard
 error is known, ``detectable_effect`` gives the smallest true difference the test detects with
 80 % power, about ``(z_(1-alpha) + z_0.8) · SE`` (normal approximation; None where no honest SE
-exists: rank tests, Fisher's exact test, trends, conjunctions).
+exists: rank tests, Fisher's exact test, trends); a conjunction reports its primary statement's.
 """
 
 from __future__ import annotations
@@ -820,10 +820,11 @@ def all_of(primary: Decision, parts: dict[str, Decision], *, rule: str) -> Decis
     largest part p-value when every part has one (parts decided by an interval or a rule have
     none; then it is None). The conjunction is **contradicted** when any part is (the opposite of
     one of its statements is significant, so the conjunction is false); it is inconclusive when it
-    fails without a contradicted part. ``primary`` gives the reported statistic, value, control and
-    interval; every part is kept in ``detail["parts"]``, the failing ones in ``detail["failed"]``,
-    the contradicted ones in ``detail["contradicted"]``, and the failing ones with their numbers (and,
-    where known, the difference their test could detect) in ``detail["reason"]``.
+    fails without a contradicted part. ``primary`` gives the reported statistic, value, control,
+    interval and detectable effect (of that statistic, at its sample size); every part is kept in
+    ``detail["parts"]``, the failing ones in ``detail["failed"]``, the contradicted ones in
+    ``detail["contradicted"]``, and the failing ones with their numbers (and, where known, the
+    difference their test could detect) in ``detail["reason"]``.
 
     Examples
     --------
@@ -868,6 +869,7 @@ def all_of(primary: Decision, parts: dict[str, Decision], *, rule: str) -> Decis
         alpha=primary.alpha,
         supported=not failed,
         contradicted=bool(contradicted),
+        detectable_effect=primary.detectable_effect,
         detail={
             "rule": rule,
             "failed": list(failed),

@@ -255,3 +255,14 @@ def test_all_of_is_an_intersection_union_test():
 def test_describe_lists_the_numbers():
     text = describe(_decision(0.0123, True, ci=(0.25, 2.0)))
     assert text == "s = 1 vs 0 p = 0.0123 98% CI [0.25, 2]"
+
+
+def test_all_of_reports_the_detectable_effect_of_its_primary_statement():
+    from harness.metrics import two_proportion_test
+
+    primary = two_proportion_test(30, 100, 20, 100, statistic="share")  # SE known: a detectable effect exists
+    other = two_proportion_test(60, 100, 20, 100, statistic="other share")
+    assert primary.detectable_effect is not None and other.detectable_effect != primary.detectable_effect
+    joint = all_of(primary, {"p": primary, "o": other}, rule="p and o")
+    assert joint.detectable_effect == primary.detectable_effect
+    assert all_of(other, {"p": primary, "o": other}, rule="p and o").detectable_effect == other.detectable_effect
