@@ -274,15 +274,22 @@ def numbers_from_data(numbers_type: type, data: dict) -> Any:
 # Loading the declarations (the report needs them without pytest having imported claims/)
 
 
+_LOADED_DIRS: set[Path] = set()
+
+
 def load_claims(claims_dir: Path = CLAIMS_DIR) -> dict[str, ClaimSpec]:
-    """Import every ``claims/test_*.py`` module (as pytest's default import mode names them)."""
-    if not claims_dir.is_dir():
+    """Import every ``claims/test_*.py`` module (as pytest's default import mode names them), once.
+
+    The report asks for the registry once per claim and figure; the folder is read on the first call.
+    """
+    if claims_dir in _LOADED_DIRS or not claims_dir.is_dir():
         return REGISTRY
     path = str(claims_dir)
     if path not in sys.path:
         sys.path.insert(0, path)
     for module_path in sorted(claims_dir.glob("test_*.py")):
         importlib.import_module(module_path.stem)
+    _LOADED_DIRS.add(claims_dir)
     return REGISTRY
 
 

@@ -30,12 +30,17 @@ from harness.perplexity import Perplexity, perplexity
 from harness.profiles import run_profile
 from harness.run_plan import RunConfig, RunPlan
 
-__all__ = ["TOP_K_FRACTION", "Measurements", "RunConfig", "RunPlan", "units_digest"]
+__all__ = ["TOP_K_FRACTION", "Measurements", "RunConfig", "RunPlan", "default_top_k", "units_digest"]
 
 T = TypeVar("T")
 
 # RF uses the top 500 of bloom-560m's 98,304 MLP units; smaller models keep the same fraction.
 TOP_K_FRACTION = 500 / 98_304
+
+
+def default_top_k(n_units: int) -> int:
+    """RF's k for a model of ``n_units`` MLP units: the same fraction as 500 of bloom-560m's 98,304, at least 1."""
+    return max(1, round(TOP_K_FRACTION * n_units))
 
 
 def units_digest(units: torch.Tensor | None) -> str:
@@ -331,7 +336,7 @@ class Measurements:
         """k of the top-k experts: ``--top-k``, else RF's fraction (500 of 98,304) of the model's units."""
         if self.config.k:
             return self.config.k
-        return max(1, round(TOP_K_FRACTION * self.loaded_model(self.plan.revision).site.n_units))
+        return default_top_k(self.loaded_model(self.plan.revision).site.n_units)
 
     def provenance(self) -> dict:
         """See :func:`harness.provenance.run_provenance`."""

@@ -115,14 +115,6 @@ def expectations_path(model: str) -> Path:
     return EXPECTATIONS_DIR / f"{name}.json"
 
 
-def load_expectations(model: str) -> dict:
-    """Per-model expected verdicts: ``{claim_id: {"verdict": ..., "reason": ...}}``."""
-    path = expectations_path(model)
-    if not path.exists():
-        return {}
-    return json.loads(path.read_text()).get("claims", {})
-
-
 def _same(run: Any, expected: Any) -> bool:
     if isinstance(run, (list, tuple)) or isinstance(expected, (list, tuple)):
         return isinstance(run, (list, tuple)) and isinstance(expected, (list, tuple)) and list(run) == list(expected)
@@ -217,9 +209,9 @@ def run_settings(config) -> dict:
             settings["generation_seeds"] = plan.profile.generation_seeds
         held = measurements.held_model
         if not opt("--top-k") and held is not None and held.name == model:
-            from harness.measurements import TOP_K_FRACTION
+            from harness.measurements import default_top_k
 
-            settings["top_k"] = max(1, round(TOP_K_FRACTION * held.site.n_units))
+            settings["top_k"] = default_top_k(held.site.n_units)
     return settings
 
 

@@ -15,7 +15,7 @@ from torch import nn
 from harness.data import Concept, VerseKey
 from harness.generation import GenerationConfig
 from harness.loading import LoadedModel, Source
-from harness.measurements import TOP_K_FRACTION
+from harness.measurements import default_top_k
 from harness.perplexity import Perplexity
 from harness.profiles import ModelProfile
 from harness.run_plan import RunConfig, RunPlan
@@ -72,7 +72,7 @@ class PlanOnlyMeasurements:
         return None
 
     def top_k(self) -> int:
-        return self.config.k or max(1, round(TOP_K_FRACTION * self.model.site.n_units))
+        return self.config.k or default_top_k(self.model.site.n_units)
 
     def memo(self, key: tuple, compute: Callable[[], T]) -> T:
         if key not in self._memo:
