@@ -18,9 +18,9 @@ import torch
 
 from harness.errors import BadCheckpointError, ModelNotAvailableError
 from harness.profiles import ModelProfile, profile_for
+from harness.revisions import step_of
 from harness.sites import NeuronSite, neuron_site
 
-_CHECKPOINT_DIR = re.compile(r"^(?:checkpoint-|step|global_step)(\d+)$")
 #: ``init`` or ``init-seed<N>``: the model's architecture at initialisation (``from_config`` under a seed)
 _INIT_REVISION = re.compile(r"^init(?:-seed(\d+))?$")
 
@@ -111,15 +111,16 @@ def checkpoint_dirs(run_dir: Path) -> dict[int, Path]:
     """Checkpoint subfolders of a training run: ``checkpoint-<N>``, ``step<N>`` or ``global_step<N>``."""
     found = {}
     for child in Path(run_dir).iterdir():
-        match = _CHECKPOINT_DIR.match(child.name)
-        if match and child.is_dir() and (child / "config.json").exists():
-            found[int(match.group(1))] = child
+        step = step_of(child.name)
+        if step is not None and child.is_dir() and (child / "config.json").exists():
+            found[step] = child
     return dict(sorted(found.items()))
 
 
 def _step_of(revision: str) -> int | None:
-    match = _CHECKPOINT_DIR.match(revision) or re.match(r"^(\d+)$", revision)
-    return int(match.group(1)) if match else None
+    """A checkpoint name's step, or a bare step number (``1000``)."""
+    step = step_of(revision)
+    return int(revision) if step is None and re.fullmatch(r"\d+", revision) else step
 
 
 def _has_tokenizer(path: Path) -> bool:

@@ -22,7 +22,6 @@ a statistic with itself, and the claim is not supported.
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +38,7 @@ from harness.metrics import (
     two_proportion_test,
 )
 from harness.metrics.stats import fmt_number
+from harness.revisions import step_of
 
 from .decisions import bootstrap_decision
 
@@ -67,16 +67,13 @@ INIT_SEED = 0
 #: what a claim says when its statistic is no larger than at initialisation
 HOLDS_AT_INIT = "a claim that holds as well at initialisation is not supported"
 
-_STEP_ZERO = re.compile(r"^(?:step|checkpoint-|global_step)0+$")
-
-
 def is_step_zero(revision: str | None) -> bool:
     """Whether ``revision`` names step 0 of a training run.
 
     >>> is_step_zero("step0"), is_step_zero("checkpoint-0"), is_step_zero("global_step0"), is_step_zero("step10")
     (True, True, True, False)
     """
-    return bool(_STEP_ZERO.match(revision or ""))
+    return revision is not None and step_of(revision) == 0
 
 
 def untrained_revision(measurements: MeasurementSource) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from harness.cache import atomic_write_bytes
 from harness.claim_registry import RecordedClaim, all_figures, load_claims, numbers_from_data
 from harness.report.catalogue import CATALOGUE
+from harness.revisions import step_of
 
 DPI = 110
 #: the verdicts of a claim that ran (its decision was computed): records.VERDICTS less "skipped", and the
@@ -32,14 +32,6 @@ MATPLOTLIB_MISSING = "matplotlib is not installed (install the `plots` extra: pi
 
 # --------------------------------------------------------------------------------------------
 # What the figures and the Markdown share: the run's claims, read from claims.json
-
-
-_STEP = re.compile(r"^(?:global_step|step|checkpoint-)(\d+)$")
-
-
-def step_of(revision: str) -> int | None:
-    match = _STEP.match(str(revision))
-    return int(match.group(1)) if match else None
 
 
 def rev_label(revision: Any) -> str:
