@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -99,3 +100,34 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+_HEX64 = frozenset("0123456789abcdef")
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, streamed, and remembered by its path, size, mtime and inode.
+
+    A file of the Hugging Face hub cache (``…/blobs/<sha256>``, what a snapshot's links point to) is
+    named by that hash already: it is not read. Other files are hashed once; the digest is kept
+    under the cache root (``file-digests/``) and reused while the file's ``stat`` is unchanged, so
+    a run over a checkpoint series it has seen reads no weights to know their identity.
+    """
+    real = Path(path).resolve()
+    if real.parent.name == "blobs" and len(real.name) == 64 and set(real.name) <= _HEX64:
+        return real.name
+    stat = real.stat()
+    identity = {"path": str(real), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "inode": stat.st_ino}
+    memo = cache_root() / "file-digests" / f"{sha256_bytes(str(real).encode())}.json"
+    try:
+        known = json.loads(memo.read_text())
+        if known.get("identity") == identity and len(known.get("sha256", "")) == 64:
+            return str(known["sha256"])
+    except (OSError, ValueError):
+        pass
+    digest = sha256_file(real)
+    try:
+        atomic_write_text(memo, json.dumps({"identity": identity, "sha256": digest}))
+    except OSError:  # a read-only cache costs a re-read next time, nothing else
+        pass
+    return digest

@@ -28,3 +28,7 @@ class UnsupportedArchitectureError(HarnessError):
 
 class NonFiniteActivationError(HarnessError, FloatingPointError):
     """An activation or metric input contains NaN or infinity."""
+
+
+class RevisionNameError(HarnessError, ValueError):
+    """A checkpoint name that the model's checkpoint suite does not publish, or cannot map to its own naming."""

@@ -7,9 +7,10 @@ inside the hooks (``harness.hooks.record_pooled``), so memory is O(sentences × 
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -87,8 +88,37 @@ def _backbone(lm: LoadedModel) -> torch.nn.Module:
     return base if isinstance(base, torch.nn.Module) else lm.module
 
 
+#: where progress bars go while set (:func:`progress_to`); None: tqdm's default (stderr, bars only on a terminal)
+_PROGRESS_STREAM: Any = None
+
+
+@contextlib.contextmanager
+def progress_to(stream: Any) -> Iterator[None]:
+    """Send every progress bar started inside the block to ``stream`` (a file-like object), shown even
+    when it is not a terminal: the pytest plugin passes stderr past pytest's output capture, so
+    that each measurement stage shows its count and ETA in ``pytest claims/ -q`` runs."""
+    global _PROGRESS_STREAM
+    previous, _PROGRESS_STREAM = _PROGRESS_STREAM, stream
+    try:
+        yield
+    finally:
+        _PROGRESS_STREAM = previous
+
+
+def progress_bar(total: int, desc: str, unit: str, progress: bool = True) -> tqdm:
+    """A tqdm bar of one measurement stage (``progress=False``: none): counts, rate and ETA, on stderr
+    or the stream of :func:`progress_to`; where that stream is not a terminal (a CI log), refreshed every
+    10 s and its last state kept, so that the log shows what each stage counted and how long it took."""
+    stream = _PROGRESS_STREAM
+    if stream is None or not progress:
+        return tqdm(total=total, desc=desc, unit=unit, disable=None if progress else True, leave=False)
+    terminal = bool(getattr(stream, "isatty", lambda: False)())
+    return tqdm(total=total, desc=desc, unit=unit, leave=not terminal, file=stream,
+                mininterval=0.2 if terminal else 10.0, ascii=not terminal)
+
+
 def _progress(total: int, desc: str, progress: bool):
-    return tqdm(total=total, desc=desc, unit="sent", disable=None if progress else True, leave=False)
+    return progress_bar(total, desc, "sent", progress)
 
 
 @torch.inference_mode()
@@ -175,6 +205,7 @@ def hidden_states_at_seeds(
     batch_size: int = 32,
     max_length: int = 128,
     progress: bool = True,
+    desc: str = "hidden states",
 ) -> tuple[torch.Tensor, np.ndarray]:
     """``hidden_states_at`` for several position seeds from one forward pass per batch.
 
@@ -184,11 +215,11 @@ def hidden_states_at_seeds(
     """
     ids = tokenize(lm, texts, max_length)
     positions = [random_positions([len(s) for s in ids], int(seed)) for seed in seeds]
-    return _states_at(lm, ids, positions, batch_size=batch_size, progress=progress)
+    return _states_at(lm, ids, positions, batch_size=batch_size, progress=progress, desc=desc)
 
 
 @torch.inference_mode()
-def _states_at(lm, ids, positions, *, batch_size, progress) -> tuple[torch.Tensor, np.ndarray]:
+def _states_at(lm, ids, positions, *, batch_size, progress, desc="hidden states") -> tuple[torch.Tensor, np.ndarray]:
     """States ``[n_sets, n_layers + 1, n_texts, d]`` at each set of positions ``[n_sets, n_texts]``."""
     lengths = np.array([len(s) for s in ids])
     positions = np.stack([np.asarray(p, dtype=int) for p in positions])  # [n_sets, n_texts]
@@ -196,7 +227,7 @@ def _states_at(lm, ids, positions, *, batch_size, progress) -> tuple[torch.Tenso
         raise ValueError("positions must give one index within each text's tokens")
     states = None
     prefix = list(lm.special_prefix)
-    with _progress(len(ids), "hidden states", progress) as bar:
+    with _progress(len(ids), desc, progress) as bar:
         for rows in length_sorted_batches(lengths, batch_size):
             input_ids, attention, _ = _pad_after_prefix(
                 [ids[i] for i in rows], prefix, lm.tokenizer.pad_token_id, lm.device

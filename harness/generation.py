@@ -8,11 +8,11 @@ which other seeds share its batch (ml-selfcond's script forgot to apply its seed
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 import torch
-from tqdm.auto import tqdm
 
 from harness.hooks import Intervention, intervene
 
@@ -45,6 +45,31 @@ def nucleus_probabilities(logits: torch.Tensor, top_p: float, temperature: float
     return kept / kept.sum(dim=-1, keepdim=True)
 
 
+def even_batches(n: int, batch_size: int) -> list[range]:
+    """``range(n)`` cut into the fewest batches of at most ``batch_size``, as equal as can be
+    (100 seeds at 32: four batches of 25, not 32, 32, 32 and 4).
+
+    >>> [len(b) for b in even_batches(100, 32)], [len(b) for b in even_batches(5, 8)]
+    ([25, 25, 25, 25], [5])
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be ≥ 1")
+    n_batches = -(-n // batch_size)
+    bounds = [round(i * n / n_batches) for i in range(n_batches + 1)] if n else [0]
+    return [range(a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+def _cache_argument(module: torch.nn.Module) -> str:
+    """The name under which ``module.forward`` takes the key/value cache: ``cache`` in transformers
+    releases that deprecate ``past_key_values`` (5.x), ``past_key_values`` before."""
+    return "cache" if "cache" in inspect.signature(module.forward).parameters else "past_key_values"
+
+
+def _returned_cache(output):
+    cache = output.get("cache", None)
+    return cache if cache is not None else output.get("past_key_values", None)
+
+
 @torch.inference_mode()
 def generate(
     lm: LoadedModel,
@@ -54,35 +79,46 @@ def generate(
     interventions: Intervention | Sequence[Intervention] | None = None,
     batch_size: int = 32,
     progress: bool = True,
+    desc: str = "generate",
 ) -> list[str]:
-    """One text per seed, generated from the prompt token alone; the prompt is not included."""
+    """One text per seed, generated from the prompt token alone; the prompt is not included.
+
+    Seeds run in the fewest batches of at most ``batch_size`` rows, of equal size (:func:`even_batches`).
+    """
+    from harness.extract import progress_bar
+
     seeds = [int(s) for s in seeds]
     prompt = lm.prompt_token_id()
-    eos = lm.tokenizer.eos_token_id
     texts: list[str] = []
-    with intervene(lm.site, interventions), tqdm(
-        total=len(seeds), desc="generate", unit="sample", disable=None if progress else True, leave=False
-    ) as bar:
-        for start in range(0, len(seeds), batch_size):
-            chunk = seeds[start : start + batch_size]
-            generators = [torch.Generator(device=lm.device).manual_seed(s) for s in chunk]
-            tokens = torch.full((len(chunk), 1), prompt, dtype=torch.long, device=lm.device)
-            output = lm.module(input_ids=tokens, use_cache=True)
-            new: list[torch.Tensor] = []
-            finished = torch.zeros(len(chunk), dtype=torch.bool, device=lm.device)
-            for _ in range(config.max_new_tokens):
-                probs = nucleus_probabilities(output.logits[:, -1], config.top_p, config.temperature)
-                step = torch.stack([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, generators)])
-                new.append(step)
-                if eos is not None:
-                    finished |= step.squeeze(1) == eos
-                    if bool(finished.all()):
-                        break
-                output = lm.module(input_ids=step, past_key_values=output.past_key_values, use_cache=True)
-            sampled = torch.cat(new, dim=1).cpu().tolist()
-            for row in sampled:
-                if eos is not None and eos in row:
-                    row = row[: row.index(eos)]
-                texts.append(lm.tokenizer.decode(row, skip_special_tokens=True))
+    with intervene(lm.site, interventions), progress_bar(len(seeds), desc, "sample", progress) as bar:
+        for rows in even_batches(len(seeds), batch_size):
+            chunk = [seeds[i] for i in rows]
+            texts.extend(_sample_batch(lm, chunk, prompt, config))
             bar.update(len(chunk))
+    return texts
+
+
+def _sample_batch(lm: LoadedModel, chunk: list[int], prompt: int, config: GenerationConfig) -> list[str]:
+    """The texts of one batch of seeds, each row drawing from its own generator."""
+    eos = lm.tokenizer.eos_token_id
+    cache_name = _cache_argument(lm.module)
+    generators = [torch.Generator(device=lm.device).manual_seed(s) for s in chunk]
+    tokens = torch.full((len(chunk), 1), prompt, dtype=torch.long, device=lm.device)
+    output = lm.module(input_ids=tokens, use_cache=True)
+    new: list[torch.Tensor] = []
+    finished = torch.zeros(len(chunk), dtype=torch.bool, device=lm.device)
+    for _ in range(config.max_new_tokens):
+        probs = nucleus_probabilities(output.logits[:, -1], config.top_p, config.temperature)
+        step = torch.stack([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, generators)])
+        new.append(step)
+        if eos is not None:
+            finished |= step.squeeze(1) == eos
+            if bool(finished.all()):
+                break
+        output = lm.module(input_ids=step, use_cache=True, **{cache_name: _returned_cache(output)})
+    texts = []
+    for row in torch.cat(new, dim=1).cpu().tolist():
+        if eos is not None and eos in row:
+            row = row[: row.index(eos)]
+        texts.append(lm.tokenizer.decode(row, skip_special_tokens=True))
     return texts

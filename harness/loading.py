@@ -3,7 +3,8 @@
 ``load_model("toy", "step256")``, ``load_model("bloom-560m", "global_step10000")``,
 ``load_model("/path/to/run", "checkpoint-500")`` and ``load_model("org/any-model")`` all end in
 the same ``from_pretrained`` call on a resolved :class:`Source`. Every loaded model carries the
-hash of its weights, computed in the same pass that checks them for non-finite values.
+identity of its weights (:func:`weights_digest`: the SHA-256 of its weight files, known without
+loading them) and is checked for non-finite values.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class LoadedModel:
             "architecture": self.site.architecture,
             "n_layers": self.site.n_layers,
             "units_per_layer": self.site.units_per_layer,
+            "neuron_site": self.site.provenance(),  # where the neurons are read, and the rule that found it
         }
 
 
@@ -153,18 +155,22 @@ def _resolve_local_run(run_dir: Path, revision: str | None, display: str) -> Sou
 def resolve_source(name: str, revision: str | None = None, *, toy_seed: int = 0) -> Source:
     """Map a model name and revision to a :class:`Source` without loading anything.
 
+    A profiled checkpoint suite takes its own revision names and their short forms (``step1000``
+    → OLMo's ``step1000-tokens4B``; an unpublished Pythia step raises ``RevisionNameError``).
+
     An initialisation revision (``init``, ``init-seed<N>``) resolves to the final model's source
     (its config and tokenizer) with ``init_seed`` set; no weights are read from it.
     """
     seed = init_seed(revision)
     if seed is not None:
         return replace(resolve_source(name, None, toy_seed=toy_seed), init_seed=seed)
-    if name == "toy":
-        from harness.toy import ensure_toy
+    if name in ("toy", "toy-s"):  # the toy family (harness.toy.TOY_FAMILY)
+        from harness.toy import ensure_toy_size
 
-        return _resolve_local_run(Path(ensure_toy(seed=toy_seed)), revision, "toy")
+        return _resolve_local_run(Path(ensure_toy_size(name, seed=toy_seed)), revision, name)
     profile = profile_for(name)
     if profile is not None:
+        revision = profile.native_revision(revision)  # a suite's short form (Pythia, OLMo): its own name
         if revision is not None and profile.intermediate_repo and _step_of(revision) is not None:
             # "600000", "step600000" and "global_step600000" name one checkpoint: check the canonical name
             revision = f"global_step{_step_of(revision)}"
@@ -206,29 +212,151 @@ def _auto_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
         raise ValueError(f"unknown dtype {dtype!r}: use auto, float32, bfloat16 or float16") from None
 
 
-def weights_digest(model: torch.nn.Module) -> tuple[str, list[str]]:
-    """SHA-256 over every parameter and buffer (name and bytes), and the names holding NaN/inf."""
+#: the files ``from_pretrained`` reads weights from: one file or numbered shards (safetensors preferred)
+_WEIGHT_FILE = re.compile(r"^(?:model|pytorch_model)(?:-\d+-of-\d+)?\.(?:safetensors|bin)$")
+
+
+def weight_files(folder: Path) -> list[Path]:
+    """The weight files ``from_pretrained`` reads in ``folder``: its safetensors files if any, else its
+    ``.bin`` files (never a Trainer's ``training_args.bin``, ``optimizer.pt`` …), sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if _WEIGHT_FILE.match(p.name)]
+    safetensors = [p for p in found if p.suffix == ".safetensors"]
+    return sorted(safetensors or found)
+
+
+def _weights_folder(source: Source) -> Path | None:
+    """The folder of ``source``'s files: the local folder, or the hub cache's snapshot of its revision
+    (the commit that the cached branch or tag points to), None when the hub cache holds none."""
+    if source.local:
+        return Path(source.weights)
+    from huggingface_hub import try_to_load_from_cache
+
+    config = try_to_load_from_cache(source.weights, "config.json", revision=source.revision)
+    return Path(config).parent if isinstance(config, str) else None
+
+
+def weights_digest(source: Source) -> str | None:
+    """The identity of a revision's weights, read from its files without loading them; None when unknown.
+
+    SHA-256 over the name and SHA-256 of each weight file (:func:`weight_files`), streamed once and
+    remembered by the file's stat (:func:`harness.cache.file_digest`); the hub cache names its
+    files by that SHA-256 already (git LFS), so a hub checkpoint's identity costs no read, and a
+    local copy of the same files has the same identity. An initialisation revision (``init-seed<N>``)
+    is its config file, seed and the torch and transformers versions that draw the weights. None when
+    the files are not on this machine yet (a hub revision not downloaded): load the model, then ask again.
+    """
+    from harness.cache import file_digest
+
+    folder = _weights_folder(source)
     digest = hashlib.sha256()
-    non_finite = []
+    if source.init_seed is not None:
+        config = folder / "config.json" if folder is not None else None
+        if config is None or not config.is_file():
+            return None
+        import transformers
+
+        digest.update(f"init-seed{source.init_seed}\0torch {torch.__version__}\0transformers {transformers.__version__}"
+                      "\0".encode())
+        digest.update(config.read_bytes())
+        return digest.hexdigest()
+    files = weight_files(folder) if folder is not None else []
+    if not files:
+        return None
+    for path in files:
+        digest.update(f"{path.name}\0{file_digest(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def tensors_digest(model: torch.nn.Module) -> str:
+    """SHA-256 over every parameter and buffer (name, dtype and bytes) of a model in memory: the identity
+    of weights that :func:`weights_digest` cannot name from files (weights under other file names)."""
+    digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         data = tensor.detach()
-        if data.is_floating_point() and not torch.isfinite(data).all():
-            non_finite.append(name)
         digest.update(name.encode())
         digest.update(str(data.dtype).encode())
         digest.update(data.cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest(), non_finite
+    return digest.hexdigest()
+
+
+def non_finite_weights(model: torch.nn.Module) -> list[str]:
+    """Names of the parameters and buffers holding NaN or infinity."""
+    return [name for name, tensor in model.state_dict().items()
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """``error`` and the exceptions it was raised from (transformers wraps the hub's errors in OSError)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+#: the hub client's and HTTP libraries' names for "the hub could not be reached"
+_UNREACHABLE = {"LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectError", "ConnectionError", "ConnectTimeout",
+                "TimeoutException", "NetworkError", "ProxyError"}
+
+
+def _cause_of(repo: str, revision: str | None, what: str, error: Exception) -> tuple[str, bool]:
+    """``(why the {what} of repo at revision could not be loaded, whether downloading it would help)``."""
+    chain = _causes(error)
+    kinds = {cls.__name__ for e in chain for cls in type(e).__mro__}
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if Path(repo).expanduser().is_dir():
+        return f"a file is missing or unreadable in the local folder {repo} ({message})", False
+    if "RevisionNotFoundError" in kinds:
+        return (f"the hub has no revision {revision!r} of {repo} (a branch, tag or commit id; BLOOM's intermediate "
+                "checkpoints are the branches global_step<N>)"), False
+    if "GatedRepoError" in kinds:
+        return f"{repo} is gated: accept its terms on the hub and log in (hf auth login)", False
+    if "RepositoryNotFoundError" in kinds:
+        return f"the hub has no repository {repo} (or it is private: log in with hf auth login)", False
+    if kinds & _UNREACHABLE or "couldn't connect" in message.lower():  # before EntryNotFound: a subclass of it
+        note = _cached_note(repo, revision)
+        return f"it is not in the local Hugging Face cache and the hub is not reachable{note}", True
+    if "EntryNotFoundError" in kinds or "does not appear to have" in message:
+        return f"{repo} has no {what} files ({message})", False
+    return f"{type(error).__name__}: {message}", False
+
+
+def _cached_note(repo: str, revision: str | None) -> str:
+    """What the local hub cache holds of ``repo`` when the wanted revision is not there, else ''."""
+    try:
+        from huggingface_hub import constants, scan_cache_dir
+
+        # the cache folder read now, not the default bound when huggingface_hub was first imported
+        repos = scan_cache_dir(constants.HF_HUB_CACHE).repos
+        cached = next((r for r in repos if r.repo_id == repo and r.repo_type == "model"), None)
+    except Exception:  # no cache folder, or one the client cannot read: nothing to add
+        return ""
+    if cached is None:
+        return ""
+    refs = sorted({ref for rev in cached.revisions for ref in rev.refs})
+    wanted = revision or "main"
+    return (f"; the cache holds {repo} at {', '.join(refs) or 'unnamed commits'} but not at {wanted}, "
+            "which may also not exist on the hub")
 
 
 def _unavailable(repo: str, revision: str | None, what: str, error: Exception) -> ModelNotAvailableError:
+    """One error that names the real cause: a file missing from a local folder, a revision or repository the
+    hub does not have, a gated repository, a missing file, an unreachable hub (with what the cache holds),
+    or any other error's own type and message."""
     where = f"{repo}" + (f" at revision {revision}" if revision else "")
-    return ModelNotAvailableError(
-        f"cannot load the {what} of {where}: it is not in the local Hugging Face cache and the hub is not "
-        f"reachable ({type(error).__name__}). Download it on a connected machine "
-        f"(hf download {repo}"
-        + (f" --revision {revision}" if revision else "")
-        + ") or pass a local folder saved with save_pretrained."
-    )
+    cause, download = _cause_of(repo, revision, what, error)
+    hint = ""
+    if download:
+        hint = (f". Download it on a connected machine (hf download {repo}"
+                + (f" --revision {revision}" if revision else "")
+                + ") or pass a local folder saved with save_pretrained.")
+    elif not Path(repo).expanduser().is_dir():
+        hint = ". Or pass a local folder saved with save_pretrained."
+    return ModelNotAvailableError(f"cannot load the {what} of {where}: {cause}{hint}")
 
 
 def _initialised(source: Source, dtype: torch.dtype) -> torch.nn.Module:
@@ -286,8 +414,9 @@ def load_model(
     tokenizer.padding_side = "right"
     model.eval().to(device)
     site = neuron_site(model)
-    weights_hash, non_finite = weights_digest(model)
     label = f"{name}@{revision}" if revision else name
+    non_finite = non_finite_weights(model)
+    weights_hash = weights_digest(source) or tensors_digest(model)
     if non_finite:
         raise BadCheckpointError(f"{label} is refused: non-finite weights in {', '.join(non_finite[:5])}")
     return LoadedModel(
@@ -300,10 +429,10 @@ def saved_step_zero(name: str, *, toy_seed: int = 0) -> str | None:
 
     Hub models are not searched (BLOOM's intermediate repositories hold no step 0).
     """
-    if name == "toy":
-        from harness.toy import ensure_toy
+    if name in ("toy", "toy-s"):
+        from harness.toy import ensure_toy_size
 
-        root = Path(ensure_toy(seed=toy_seed))
+        root = Path(ensure_toy_size(name, seed=toy_seed))
     elif profile_for(name) is not None:
         return None
     else:

@@ -3,8 +3,10 @@
 Claims never extract anything themselves: they ask a :class:`Measurements` for pooled responses,
 expert scores, hidden states, perplexities or generations at a revision, and apply the metrics in
 ``harness.metrics``. Every result is keyed in the :class:`MeasurementCache` by model, revision,
-weights hash, data hash, neuron site and parameters (:meth:`Measurements.cache_key`). One model is
-held in memory at a time. What the run measures (checkpoints, languages, profile) is its
+weights identity (the SHA-256 of its weight files), data hash, neuron site and parameters
+(:meth:`Measurements.cache_key`), all known without loading the weights: a revision is loaded only
+when a measurement of it has to be computed, once per run while the loaded models fit in memory
+(:meth:`Measurements.weights_of_revision`). What the run measures (checkpoints, languages, profile) is its
 :class:`~harness.run_plan.RunPlan` (``Measurements.plan``); results derived from measurements are
 shared between claims through the per-run :meth:`Measurements.memo`.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Callable, Sequence, TypeVar
@@ -23,12 +26,22 @@ import torch
 from harness.extract import hidden_states_at_seeds, pooled_responses
 from harness.generation import GenerationConfig, generate
 from harness.hooks import Intervention
-from harness.loading import LoadedModel, check_distinct, load_model
+from harness.loading import (
+    LoadedModel,
+    Source,
+    _auto_device,
+    _auto_dtype,
+    check_distinct,
+    load_model,
+    resolve_source,
+    weights_digest,
+)
 from harness.loglikelihood import continuation_loglikelihoods
 from harness.measurement_cache import MeasurementCache
-from harness.perplexity import Perplexity, perplexity
-from harness.profiles import run_profile
+from harness.perplexity import Perplexity, _default_window, perplexity
+from harness.profiles import profile_for, run_profile
 from harness.run_plan import RunConfig, RunPlan
+from harness.sites import neuron_site
 
 __all__ = ["TOP_K_FRACTION", "Measurements", "RunConfig", "RunPlan", "default_top_k", "units_digest"]
 
@@ -50,6 +63,41 @@ def units_digest(units: torch.Tensor | None) -> str:
 
 
 @dataclass
+class ModelSkeleton(LoadedModel):
+    """A revision without its weights: the architecture on the ``meta`` device, with the real tokenizer,
+    neuron-site layout, weights identity, device and dtype (see :meth:`Measurements.loaded_model`).
+
+    Nothing can be computed with it (a forward pass on ``meta`` fails loudly);
+    :meth:`Measurements.weights_of` gives the loaded model.
+    """
+
+
+#: texts per forward pass on the CPU when --batch-size is not given
+CPU_BATCH_SIZE = 32
+#: the largest automatic batch on a GPU
+MAX_AUTO_BATCH = 512
+
+
+def bytes_per_text(lm: LoadedModel, tokens: int, *, logits: bool = False) -> int:
+    """A generous estimate of the memory one text of ``tokens`` tokens takes in a forward pass: one
+    layer's MLP and attention activations, every layer's hidden state (probes), the pooled responses
+    kept (max and mean, fp32) and, with ``logits``, the full-vocabulary logits in the model's dtype."""
+    config = lm.module.config
+    hidden = int(getattr(config, "hidden_size", None) or getattr(config, "n_embd", None) or 0)
+    heads = int(getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None) or 1)
+    element = torch.finfo(lm.dtype).bits // 8
+    per_token = (3 * lm.site.units_per_layer + 8 * hidden + 2 * heads * tokens) * element
+    per_token += (lm.site.n_layers + 1) * hidden * 4
+    if logits:
+        per_token += int(getattr(config, "vocab_size", 0) or 0) * element
+    return max(1, tokens * per_token + 2 * lm.site.n_units * 4)
+
+
+def _module_bytes(module: torch.nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in module.state_dict().values())
+
+
+@dataclass
 class Measurements:
     """One run's measurements: the plan, the model lifecycle, cached measurements and a memo.
 
@@ -62,9 +110,13 @@ class Measurements:
     def __post_init__(self):
         if self.cache is None:
             self.cache = MeasurementCache(enabled=self.config.use_cache)
+        self._models: dict[tuple[str, str | None], LoadedModel] = {}  # (name, revision) → skeleton or loaded
+        self._weights: dict[Source, LoadedModel] = {}  # the loaded models kept, least recently used first
+        self._tokenizers: dict[tuple[str, str | None], Any] = {}
         self._loaded: LoadedModel | None = None
         self._memo: dict[tuple, Any] = {}
         self.weights_hashes: dict[str, str] = {}
+        self.loads: list[str] = []  # the label of every model loaded with its weights, in order
 
     # ------------------------------------------------------------------ what is measured
     @cached_property
@@ -97,29 +149,109 @@ class Measurements:
 
     # ------------------------------------------------------------------ models
     def loaded_model(self, revision: str | None = None, *, name: str | None = None) -> LoadedModel:
-        """The model ``name`` (default: the run's) at ``revision``; loading it releases the one held."""
+        """The model ``name`` (default: the run's) at ``revision``, its weights loaded only if they were before.
+
+        Loads nothing where the revision's identity is known from its files (:func:`weights_digest`):
+        the result is then a :class:`ModelSkeleton`, the architecture on the ``meta`` device with the
+        real tokenizer, site layout, weights identity, device and dtype (all that cache keys, ``top_k``
+        and the analyses read); a measurement that has to be computed loads the weights
+        (:meth:`weights_of`). A hub revision not yet on this machine is loaded at once.
+        """
         name = name or self.config.model
-        current = self._loaded
-        if current is not None and current.name == name and current.revision == revision:
-            return current
-        self._loaded = None
-        del current
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        loaded = load_model(
-            name, revision, device=self.config.device, dtype=self.config.dtype, toy_seed=self.config.toy_seed
-        )
+        known = self._models.get((name, revision))
+        if known is None:
+            known = self._skeleton(name, revision)
+            if known is None:  # the files are not here yet (a hub revision): loading downloads them
+                loaded = self.weights_of_revision(name, revision)
+                known = self._skeleton(name, revision) or loaded  # loaded: weights under other file names
+            self._models[(name, revision)] = known
+        self.weights_hashes[known.label] = known.weights_hash
+        self._loaded = known
+        return known
+
+    def _skeleton(self, name: str, revision: str | None) -> "ModelSkeleton | None":
+        """The revision without its weights, or None when its files are not here (see ``loaded_model``)."""
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+        source = resolve_source(name, revision, toy_seed=self.config.toy_seed)
+        digest = weights_digest(source)
+        tokenizer = self._tokenizers.get((source.tokenizer, source.tokenizer_revision))
+        try:
+            if digest is None:
+                return None
+            config = AutoConfig.from_pretrained(source.weights, revision=source.revision)
+            if tokenizer is None:
+                tokenizer = AutoTokenizer.from_pretrained(source.tokenizer, revision=source.tokenizer_revision)
+        except (OSError, ValueError):  # loading the model says what is missing, and why
+            return None
+        with torch.device("meta"):
+            module = AutoModelForCausalLM.from_config(config)
+        if (source.tokenizer, source.tokenizer_revision) not in self._tokenizers:
+            if tokenizer.pad_token_id is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            tokenizer.padding_side = "right"
+            self._tokenizers[(source.tokenizer, source.tokenizer_revision)] = tokenizer
+        device = _auto_device(self.config.device)
+        return ModelSkeleton(name, revision, source, module.eval(), tokenizer, neuron_site(module), digest, device,
+                             _auto_dtype(self.config.dtype, device), profile_for(name))
+
+    def weights_of(self, model: LoadedModel) -> LoadedModel:
+        """``model`` with its weights: loaded now if it is a skeleton (at most once per run while
+        memory allows, see :meth:`weights_of_revision`)."""
+        if not isinstance(model, ModelSkeleton):
+            return model
+        loaded = self.weights_of_revision(model.name, model.revision)
+        if loaded.weights_hash != model.weights_hash:
+            from harness.errors import HarnessError
+
+            raise HarnessError(
+                f"{model.label}: the weights changed during the run (identity {model.weights_hash[:12]} when the "
+                f"run began, {loaded.weights_hash[:12]} now); nothing was measured on them: run again"
+            )
+        return loaded
+
+    def weights_of_revision(self, name: str, revision: str | None) -> LoadedModel:
+        """The loaded model ``name`` at ``revision``. Each checkpoint (each resolved source: the final
+        model and its last checkpoint are one) is loaded once and kept while the models kept fit in
+        :attr:`model_memory_budget` bytes; the least recently used ones are released first."""
+        key = resolve_source(name, revision, toy_seed=self.config.toy_seed)
+        loaded = self._weights.pop(key, None)
+        if loaded is None:
+            loaded = load_model(
+                name, revision, device=self.config.device, dtype=self.config.dtype, toy_seed=self.config.toy_seed
+            )
+            self.loads.append(loaded.label)
+            self._release_for(_module_bytes(loaded.module))
+        self._weights[key] = loaded  # most recently used last
         self.weights_hashes[loaded.label] = loaded.weights_hash
         self._loaded = loaded
         return loaded
 
+    def _release_for(self, needed: int) -> None:
+        """Release the least recently used loaded models until ``needed`` more bytes fit in the budget."""
+        budget = self.model_memory_budget
+        while self._weights and sum(_module_bytes(m.module) for m in self._weights.values()) + needed > budget:
+            self._weights.pop(next(iter(self._weights)))
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    @cached_property
+    def model_memory_budget(self) -> int:
+        """Bytes of weights the run keeps loaded at once: a quarter of the machine's memory on the CPU,
+        half of the free memory of the GPU when the run uses CUDA (at least one model is always kept)."""
+        device = _auto_device(self.config.device)
+        if device.type == "cuda":
+            free, _total = torch.cuda.mem_get_info(device)
+            return int(free // 2)
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4)
+
     @property
     def held_model(self) -> LoadedModel | None:
-        """The model held in memory now, if any (loads nothing)."""
+        """The model used last, if any (loads nothing; a :class:`ModelSkeleton` when its weights were not needed)."""
         return self._loaded
 
     def check_series(self, revisions: Sequence[str]) -> None:
-        """Refuse a series with duplicate weights (loads each checkpoint once to hash it)."""
+        """Refuse a series with duplicate weights (from the weight files' identities: nothing is loaded)."""
         hashes = {rev: self.loaded_model(rev).weights_hash for rev in revisions}
         check_distinct(hashes)
 
@@ -142,9 +274,28 @@ class Measurements:
             **params,
         }
 
-    def _extract_kwargs(self, desc: str) -> dict:
+    def batch_size(self, lm: LoadedModel) -> int:
+        """Texts of up to ``max_length`` tokens per forward pass: ``--batch-size``, else
+        :data:`CPU_BATCH_SIZE` on the CPU, else on CUDA as many as a quarter of the GPU's free memory
+        holds by :func:`bytes_per_text` (at most :data:`MAX_AUTO_BATCH`)."""
+        if self.config.batch_size:
+            return int(self.config.batch_size)
+        if lm.device.type != "cuda":
+            return CPU_BATCH_SIZE
+        free, _total = torch.cuda.mem_get_info(lm.device)
+        return int(max(1, min(MAX_AUTO_BATCH, free // 4 // bytes_per_text(lm, self.config.max_length))))
+
+    def perplexity_batch(self, lm: LoadedModel, window: int) -> int:
+        """Perplexity windows per forward pass: as many tokens as a batch of texts (at least one window);
+        automatic on CUDA: as many windows, logits included, as a quarter of the free memory holds."""
+        if self.config.batch_size or lm.device.type != "cuda":
+            return max(1, self.batch_size(lm) * self.config.max_length // window)
+        free, _total = torch.cuda.mem_get_info(lm.device)
+        return int(max(1, min(MAX_AUTO_BATCH, free // 4 // bytes_per_text(lm, window, logits=True))))
+
+    def _extract_kwargs(self, lm: LoadedModel, desc: str) -> dict:
         config = self.config
-        return dict(batch_size=config.batch_size, max_length=config.max_length, progress=config.progress, desc=desc)
+        return dict(batch_size=self.batch_size(lm), max_length=config.max_length, progress=config.progress, desc=desc)
 
     # ------------------------------------------------------------------ shared measurements
     def concept_pool_responses(self, revision: str | None, lang: str) -> torch.Tensor:
@@ -152,8 +303,13 @@ class Measurements:
         loaded = self.loaded_model(revision)
         texts = self.data.texts("concepts", lang)
         key = self.cache_key(loaded, "concept_pool_max", lang=lang, max_length=self.config.max_length)
-        kwargs = self._extract_kwargs(f"concepts {lang} {loaded.label}")
-        return self.cache.get_or_compute(key, lambda: pooled_responses(loaded, texts, poolings=("max",), **kwargs).max)
+
+        def compute() -> torch.Tensor:
+            lm = self.weights_of(loaded)
+            kwargs = self._extract_kwargs(lm, f"concepts {lang} {loaded.label}")
+            return pooled_responses(lm, texts, poolings=("max",), **kwargs).max
+
+        return self.cache.get_or_compute(key, compute)
 
     def concept_rows(self, concept: str) -> tuple[np.ndarray, np.ndarray]:
         """Rows of the concept pool that form ``concept``'s dataset, and their labels."""
@@ -208,8 +364,9 @@ class Measurements:
 
         def mean_pooled(lang: str) -> torch.Tensor:
             texts = self.data.texts("similarity", lang)
-            kwargs = self._extract_kwargs(f"similarity {lang} {loaded.label}")
-            return pooled_responses(loaded, texts, poolings=("mean",), **kwargs).mean
+            lm = self.weights_of(loaded)
+            kwargs = self._extract_kwargs(lm, f"similarity {lang} {loaded.label}")
+            return pooled_responses(lm, texts, poolings=("mean",), **kwargs).mean
 
         blocks = []
         for lang in languages:
@@ -248,9 +405,10 @@ class Measurements:
         found = {s: self.cache.load(k) for s, k in keys.items()}
         missing = [s for s, v in found.items() if v is None]
         if missing:
+            lm = self.weights_of(loaded)
             fresh, _ = hidden_states_at_seeds(
-                loaded, self.data.texts("probe", lang), missing, batch_size=config.batch_size,
-                max_length=config.max_length, progress=config.progress,
+                lm, self.data.texts("probe", lang), missing, batch_size=self.batch_size(lm),
+                max_length=config.max_length, progress=config.progress, desc=f"probe {lang} {loaded.label}",
             )
             for s, states in zip(missing, fresh):
                 states = states.clone()  # its own storage: a saved view would carry every seed
@@ -282,10 +440,15 @@ class Measurements:
         params = {} if max_windows is None or window is None else {"max_windows": max_windows}
         key = self.cache_key(loaded, "perplexity", lang=lang, zeroed=units_digest(zeroed), window=window, **params)
         intervention = None if zeroed is None or len(zeroed) == 0 else Intervention(zeroed, scale=0.0)
-        batch_size = self.config.batch_size
-        return self.cache.get_or_compute(
-            key, lambda: perplexity(loaded, texts, window=window, interventions=intervention, batch_size=batch_size)
-        )
+        desc = f"perplexity {lang} {loaded.label}" + ("" if intervention is None else f" ({len(zeroed)} zeroed)")
+
+        def compute() -> Perplexity:
+            lm = self.weights_of(loaded)
+            batch = self.perplexity_batch(lm, window or _default_window(lm.module.config))
+            return perplexity(lm, texts, window=window, interventions=intervention, batch_size=batch,
+                              progress=self.config.progress, desc=desc)
+
+        return self.cache.get_or_compute(key, compute)
 
     def loglikelihoods(
         self, revision: str | None, contexts: Sequence[str], continuations: Sequence[str]
@@ -305,7 +468,8 @@ class Measurements:
         window = profile.perplexity_window if profile else 2048
         key = self.cache_key(loaded, "loglikelihood", pairs=digest[:32], n=len(contexts), window=window)
         return self.cache.get_or_compute(
-            key, lambda: continuation_loglikelihoods(loaded, contexts, continuations, max_tokens=window)
+            key,
+            lambda: continuation_loglikelihoods(self.weights_of(loaded), contexts, continuations, max_tokens=window),
         )
 
     def generations(
@@ -326,10 +490,14 @@ class Measurements:
             loaded, "generations", units=units_digest(units), values=value_digest, seeds=list(seeds), config=str(config)
         )
         intervention = None if units is None else Intervention(units, values=values)
-        progress = self.config.progress
-        return self.cache.get_or_compute(
-            key, lambda: generate(loaded, seeds, config=config, interventions=intervention, progress=progress)
-        )
+        desc = f"generate {loaded.label}" + ("" if units is None else f" ({len(units)} units steered)")
+
+        def compute() -> list[str]:
+            lm = self.weights_of(loaded)
+            return generate(lm, seeds, config=config, interventions=intervention, batch_size=self.batch_size(lm),
+                            progress=self.config.progress, desc=desc)
+
+        return self.cache.get_or_compute(key, compute)
 
     # ------------------------------------------------------------------ bookkeeping
     def top_k(self) -> int:

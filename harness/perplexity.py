@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.errors import NonFiniteActivationError
+from harness.extract import progress_bar
 from harness.hooks import Intervention, intervene
 from harness.loading import LoadedModel
 
@@ -51,6 +52,26 @@ def _default_window(config, cap: int = 1024) -> int:
     return min(int(limit), cap) if limit else cap
 
 
+#: fp32 log-probabilities are computed for at most this many vocabulary entries at once (64 Mi floats,
+#: 256 MiB): with BLOOM's 250,880-token vocabulary, 267 positions per step
+LOG_SOFTMAX_ELEMENTS = 1 << 26
+
+
+def nll_sum(logits: torch.Tensor, targets: torch.Tensor, *, max_elements: int | None = None) -> float:
+    """Summed negative log-likelihood of ``targets`` [n] under ``logits`` [n, vocab] (any dtype).
+
+    The log-softmax runs in float32 over chunks of positions, so at most ``max_elements`` fp32 values
+    exist at once (default :data:`LOG_SOFTMAX_ELEMENTS`; the logits of a batch stay in the model's
+    dtype); the chunks' sums are added in float64.
+    """
+    step = max(1, (max_elements or LOG_SOFTMAX_ELEMENTS) // max(1, logits.shape[-1]))
+    total = 0.0
+    for start in range(0, logits.shape[0], step):
+        chunk = logits[start : start + step].float()
+        total += float(F.cross_entropy(chunk, targets[start : start + step], reduction="sum").double())
+    return total
+
+
 @torch.inference_mode()
 def perplexity(
     lm: LoadedModel,
@@ -59,23 +80,32 @@ def perplexity(
     window: int | None = None,
     batch_size: int = 8,
     interventions: Intervention | Sequence[Intervention] | None = None,
+    progress: bool = False,
+    desc: str = "perplexity",
 ) -> Perplexity:
-    """Perplexity of ``lm`` on ``texts`` joined with blank lines, optionally under interventions."""
+    """Perplexity of ``lm`` on ``texts`` joined with blank lines, optionally under interventions.
+
+    ``batch_size`` windows run per forward pass; the NLL of their predicted tokens is summed
+    chunk by chunk (:func:`nll_sum`), so the full-vocabulary fp32 logits of a whole batch never exist.
+    """
     if not texts:
         raise ValueError("no text to measure perplexity on")
+    if batch_size < 1:
+        raise ValueError("batch_size must be ≥ 1")
     if window is None:
         window = lm.profile.perplexity_window if lm.profile else _default_window(lm.module.config)
     ids = lm.tokenizer("\n\n".join(texts), add_special_tokens=False)["input_ids"]
     chunks = windows(ids, window)
-    nll_sum, n_predicted = 0.0, 0
-    with intervene(lm.site, interventions):
+    total, n_predicted = 0.0, 0
+    with intervene(lm.site, interventions), progress_bar(chunks.shape[0], desc, "window", progress) as bar:
         for start in range(0, chunks.shape[0], batch_size):
             batch = chunks[start : start + batch_size].to(lm.device)
-            logits = lm.module(input_ids=batch, use_cache=False).logits[:, :-1].float()
+            logits = lm.module(input_ids=batch, use_cache=False).logits[:, :-1]
             targets = batch[:, 1:]
-            nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum")
-            nll_sum += float(nll)
+            total += nll_sum(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
             n_predicted += targets.numel()
-    if not math.isfinite(nll_sum):
+            del logits
+            bar.update(batch.shape[0])
+    if not math.isfinite(total):
         raise NonFiniteActivationError(f"{lm.label}: perplexity is not finite")
-    return Perplexity(math.exp(nll_sum / n_predicted), nll_sum, n_predicted, int(chunks.shape[0]))
+    return Perplexity(math.exp(total / n_predicted), total, n_predicted, int(chunks.shape[0]))

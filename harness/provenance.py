@@ -58,7 +58,9 @@ def _computed(measurements: "Measurements", name: str) -> Any:
 
 def run_provenance(measurements: "Measurements") -> dict:
     """The run's provenance, keys in this order: model, revision, checkpoints, weights_sha256,
-    data_sha256, languages, toy_seed, device, dtype, versions, git_commit, date.
+    data_sha256, languages, profile_note (only when the profile has one), toy_seed, device, dtype,
+    neuron_site (only while a model is held: ``NeuronSite.provenance()``, with the rule that found
+    the site), versions, git_commit, date.
 
     ``data_sha256`` is None until the run has loaded the evaluation data, ``languages`` None until
     it has built its plan (which validates them); device and dtype are the loaded model's when one
@@ -76,9 +78,13 @@ def run_provenance(measurements: "Measurements") -> dict:
         "weights_sha256": dict(measurements.weights_hashes),
         "data_sha256": data.data_hash if data is not None else None,
         "languages": list(plan.languages) if plan is not None else None,
+        # what the model's profile says about its claims (Pythia, OLMo: English-only training data)
+        **({"profile_note": plan.profile.note} if plan is not None and plan.profile and plan.profile.note else {}),
         "toy_seed": config.toy_seed if config.model == "toy" else None,
         "device": str(loaded.device) if loaded else config.device,
         "dtype": str(loaded.dtype).replace("torch.", "") if loaded else config.dtype,
+        # where the neurons were read and the rule of harness.sites that found it (once a model is held)
+        **({"neuron_site": loaded.site.provenance()} if loaded else {}),
         "versions": package_versions(),
         "git_commit": git_commit(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

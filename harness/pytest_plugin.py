@@ -16,6 +16,7 @@ settings is not compared with it (the terminal summary and the report say so).
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,13 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
     if not value:
         return None
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"must be ≥ 1, got {number}")
+    return number
 
 
 def pytest_addoption(parser):
@@ -72,6 +80,10 @@ def pytest_addoption(parser):
     group.addoption(
         "--generation-seeds", type=int, default=None, help="samples per steering condition (default per model)"
     )
+    group.addoption(
+        "--batch-size", type=_positive_int, default=None,
+        help="texts per forward pass (default: automatic, 32 on the CPU, sized from free memory on CUDA)",
+    )
     group.addoption("--data", default=None, help="folder with optional data (XStoryCloze JSONL for LF-8)")
     group.addoption("--report-dir", default="reports", help="where claims.json, claims.md and figures/ are written")
     group.addoption("--no-measurement-cache", action="store_true", help="recompute every measurement")
@@ -102,6 +114,7 @@ def run_config(config):
         k=opt("--top-k"),
         generation_seeds=opt("--generation-seeds"),
         data_dir=Path(data) if data else None,
+        batch_size=opt("--batch-size"),
         use_cache=not opt("--no-measurement-cache"),
     )
 
@@ -149,6 +162,7 @@ class Expectations:
     settings: dict[str, Any] = field(default_factory=dict)
     found: bool = False
     differences: dict[str, dict] = field(default_factory=dict)  # sticky: once a setting differs, never applies
+    seed: int | None = None  # the run's toy seed (selects ``verdict_by_seed``)
 
     @classmethod
     def load(cls, model: str) -> "Expectations":
@@ -158,11 +172,14 @@ class Expectations:
         payload = json.loads(path.read_text())
         claims = payload.get("claims", {})
         for cid, entry in claims.items():
-            Expectation(entry.get("verdict"), entry.get("reason", ""))  # refuses an unknown verdict
+            for verdict in [entry.get("verdict")] + list((entry.get("verdict_by_seed") or {}).values()):
+                Expectation(verdict, entry.get("reason", ""))  # refuses an unknown verdict
         return cls(path, claims=claims, settings=payload.get("settings") or {}, found=True)
 
     def check(self, run: dict) -> None:
         self.differences.update(settings_differences(run, self.settings))
+        if run.get("toy_seed") is not None:
+            self.seed = run["toy_seed"]
 
     @property
     def applies(self) -> bool:
@@ -170,7 +187,12 @@ class Expectations:
 
     def expectation(self, cid: str) -> Expectation | None:
         entry = self.claims.get(cid) if self.applies else None
-        return Expectation(entry["verdict"], entry.get("reason", "")) if entry else None
+        if not entry:
+            return None
+        # a claim whose verdict differs between the measured toy seeds records one per seed
+        by_seed = entry.get("verdict_by_seed") or {}
+        verdict = by_seed.get(str(self.seed), entry.get("verdict")) if by_seed else entry["verdict"]
+        return Expectation(verdict, entry.get("reason", ""))
 
     def to_record(self) -> dict | None:
         if not self.found:
@@ -236,10 +258,12 @@ def measurements(request):
     """The session's Measurements; a bad --model/--revision stops the run with one line."""
     from harness.loading import resolve_source
     from harness.measurements import Measurements
+    from harness.sites import check_saved_site
 
     cfg = run_config(request.config)
     try:
-        resolve_source(cfg.model, cfg.revision, toy_seed=cfg.toy_seed)
+        source = resolve_source(cfg.model, cfg.revision, toy_seed=cfg.toy_seed)
+        check_saved_site(source.weights, source.revision)  # no neuron site: stop before any claim
         session_measurements = Measurements(cfg)
         session_measurements.plan  # validates --languages against the data (raises UnknownLanguageError)
     except HarnessError as error:
@@ -324,26 +348,93 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-def pytest_sessionfinish(session, exitstatus):
-    records = session.config.stash.get(_RECORDS, {})
+def write_claims(config, *, final: bool) -> bool:
+    """Rewrite ``claims.json`` and ``claims.md`` from the claims recorded so far; False when none is.
+
+    Called after every claim (``final=False``: no figures, and ``claims.md`` says the run has not
+    finished) and once at the end of the session (``final=True``: the full report with figures).
+    Both files are replaced atomically, so a run stopped at any point leaves a valid report of every
+    claim that finished.
+    """
+    records = config.stash.get(_RECORDS, {})
     if not records:
-        return
-    measurements = session.config.stash.get(_MEASURE, None)
-    report_dir = Path(session.config.getoption("--report-dir"))
+        return False
+    measurements = config.stash.get(_MEASURE, None)
+    report_dir = Path(config.getoption("--report-dir"))
     provenance = measurements.provenance() if measurements is not None else {}
     write_claims_json(
         report_dir / "claims.json",
-        model=session.config.getoption("--model"),
+        model=config.getoption("--model"),
         checkpoints=list(provenance.get("checkpoints", [])),
         provenance=provenance,
         records=list(records.values()),
-        expectations=session_expectations(session.config).to_record(),
+        expectations=session_expectations(config).to_record(),
     )
     try:
-        from harness.report import write_report
+        if final:
+            from harness.report import write_report
+
+            write_report(report_dir)
+        else:
+            _write_partial_markdown(report_dir, len(records))
     except ImportError:
-        return
-    write_report(report_dir)
+        pass
+    return True
+
+
+def _write_partial_markdown(report_dir: Path, n_claims: int) -> None:
+    """``claims.md`` of the claims recorded so far, without figures (drawn when the run ends)."""
+    from harness.cache import atomic_write_text
+    from harness.report.figures import FigureOutcomes
+    from harness.report.markdown import build_markdown
+
+    payload = json.loads((report_dir / "claims.json").read_text(encoding="utf-8"))
+    outcomes = FigureOutcomes(
+        available=False,
+        skipped_reason=f"the run had not finished when this report was written ({n_claims} claim(s) recorded); "
+        "figures are drawn when it ends",
+    )
+    atomic_write_text(report_dir / "claims.md", build_markdown(payload, outcomes))
+
+
+class _Terminal:
+    """stderr past pytest's output capture: where a claim's progress bars go, so that each
+    measurement stage shows its count and ETA in ``pytest claims/ -q`` runs."""
+
+    def __init__(self, config):
+        self.capture = config.pluginmanager.getplugin("capturemanager")
+
+    def write(self, text: str) -> None:
+        if self.capture is None:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+            return
+        with self.capture.global_and_fixture_disabled():
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return bool(sys.__stderr__ and sys.__stderr__.isatty())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A claim's progress bars reach the terminal; once it has finished, the report is rewritten."""
+    if claim_id(item) is None:
+        return (yield)
+    from harness.extract import progress_to
+
+    with progress_to(_Terminal(item.config)):
+        result = yield
+    write_claims(item.config, final=False)
+    return result
+
+
+def pytest_sessionfinish(session, exitstatus):
+    write_claims(session.config, final=True)
 
 
 _MARKUP = {"supported": {"green": True}, "contradicted": {"red": True}, "inconclusive": {"red": True},

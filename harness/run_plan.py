@@ -15,7 +15,14 @@ tested without a model:
 * every role must be a checkpoint of the series, and early ≤ mid ≤ late in the series' order
   (equal points are allowed: the toy's early and mid are both step128); anything else raises
   :class:`CheckpointRoleError`, which the pytest plugin turns into a one-line exit;
-* ``revision``: ``--revision``, else ``late`` for the toy, else None (the final model);
+* ``revision``: ``--revision``, else ``late`` for the toy and a training-run folder, else None (the
+  final model);
+* a checkpoint suite's short forms (``step1000``, ``1000``) become its own names in the series,
+  the roles and the revision (OLMo: ``step1000-tokens4B``; ``harness.profiles.RevisionScheme``);
+* a training-run folder (``checkpoint-<N>/`` or ``step<N>/`` subfolders) is a series by itself:
+  its profile (``harness.profiles.run_folder_profile``) lists every checkpoint ordered by N, step 0
+  first as the untrained point, early = the first checkpoint after step 0, mid = the middle trained
+  one, late = the last;
 * ``languages``: ``--languages``, else the profile's languages, else every language of the data.
 
 Example: bloom-560m with ``--checkpoints global_step1000,global_step10000,global_step400000`` has
@@ -70,7 +77,7 @@ class RunConfig:
     k: int | None = None
     generation_seeds: int | None = None
     data_dir: Path | None = None
-    batch_size: int = 32
+    batch_size: int | None = None  # --batch-size: texts per forward pass; None: automatic (Measurements.batch_size)
     max_length: int = 128
     use_cache: bool = True
     progress: bool = True
@@ -93,9 +100,14 @@ def missing_role(role: str, series: Sequence[str] = ()) -> str:
             f"pass --{role} ({where})")
 
 
+def _native(profile: ModelProfile | None, revision: str | None) -> str | None:
+    """``revision`` in the profile's checkpoint naming (short forms of Pythia, OLMo); else unchanged."""
+    return profile.native_revision(revision) if profile else revision
+
+
 def _series(config: RunConfig, profile: ModelProfile | None) -> tuple[str, ...]:
     if config.checkpoints:
-        return tuple(config.checkpoints)
+        return tuple(str(_native(profile, c)) for c in config.checkpoints)
     return tuple(profile.series) if profile else ()
 
 
@@ -105,7 +117,7 @@ def _role(
     """``(checkpoint, source)`` of ``role``: its option, the profile's point in the series, or the default."""
     given = getattr(config, role)
     if given:
-        return given, f"--{role}"
+        return _native(profile, given), f"--{role}"
     from_profile = getattr(profile, role, None) if profile else None
     if from_profile and from_profile in series:
         return from_profile, "the profile"
@@ -138,7 +150,8 @@ def checkpoint_points(config: RunConfig, profile: ModelProfile | None) -> Checkp
     roles = {role: _role(role, config, profile, series) for role in ROLES}
     _check_roles(series, roles)
     early, mid, late = (roles[role][0] for role in ROLES)
-    revision = config.revision or (late if config.model == "toy" else None)
+    local = config.model == "toy" or (profile is not None and profile.local_run)
+    revision = _native(profile, config.revision) or (late if local else None)
     return CheckpointPoints(series, early, mid, late, revision)
 
 

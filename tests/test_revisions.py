@@ -16,8 +16,10 @@ from harness.revisions import step_of
 @pytest.mark.parametrize(("name", "step"), [
     ("global_step10000", 10000), ("checkpoint-500", 500), ("step0", 0), ("step00", 0),
     ("main", None), ("step", None), ("stepx1", None), ("init-seed0", None), ("10000", None),
+    ("step20000-tokens84B", 20000), ("stage1-step40000-tokens84B", 40000), ("stage1-step0-tokens0B", 0),
+    ("stage2-ingredient1-step11921-tokens101B", None), ("step1000-tokens", None), ("stage1-checkpoint-5", None),
 ])
-def test_step_of_reads_the_three_checkpoint_namings(name, step):
+def test_step_of_reads_the_checkpoint_namings(name, step):
     assert step_of(name) == step
 
 

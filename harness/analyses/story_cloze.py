@@ -1,5 +1,11 @@
 """Cross-lingual story understanding, XStoryCloze style (LF §4.1, App. B; claim LF-8).
 
+Two data sets (:func:`cloze_data` picks one): XStoryCloze from ``--data DIR`` when that folder
+holds ``xstory_cloze/``, else the **Bible cloze** shipped with the harness
+(``harness.data.cloze``): 2 consecutive held-out NT verses in each language as the context, the
+next verse in English against a held-out English verse of the same length from another chapter.
+The claim's record names the data set it used.
+
 XStoryCloze cannot be shipped with the harness, so it is read from ``--data DIR``::
 
     DIR/xstory_cloze/<lang>.jsonl     one story per line, <lang> an evaluation language code
@@ -13,12 +19,14 @@ Each line is a JSON object with
 
 Lines in XStoryCloze's own field names are accepted too: ``input_sentence_1`` … ``_4`` (joined
 with spaces), ``sentence_quiz1``, ``sentence_quiz2`` and ``answer_right_ending``; for LF's setup
-their quiz sentences must be the English ones (join the English file on ``story_id``).
+their quiz sentences must be the English ones (join the English file on ``story_id``). A
+``story_id`` field, when present, groups a story's translations (see :func:`group_scores`).
 
 Scoring (LF App. B): the prompt is the four sentences followed by ``The ending in English:``,
 joined with spaces; each ending, preceded by a space, is scored by its summed log-likelihood
 after the prompt (``Measurements.loglikelihoods``), and the ending with the higher one is the
-model's answer. A tie counts as half right (the expected score of a random tie-break).
+model's answer. A tie counts as half right (the expected score of a random tie-break). The Bible
+cloze is scored the same way.
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ import numpy as np
 from harness.measurement_source import MeasurementSource
 
 SUBDIR = "xstory_cloze"
+XSTORY_CLOZE = "xstory_cloze"
+BIBLE_CLOZE = "bible_cloze"
 PROMPT_SUFFIX = "The ending in English:"
 _NATIVE_CONTEXT = ("input_sentence_1", "input_sentence_2", "input_sentence_3", "input_sentence_4")
 
@@ -41,11 +51,16 @@ class StoryClozeFormatError(ValueError):
     """A story file does not follow the documented JSONL format."""
 
 
+class StoryClozeAbsentError(LookupError):
+    """``--data DIR`` has an ``xstory_cloze`` folder but no story file for the run's languages."""
+
+
 @dataclass(frozen=True)
 class Story:
     context: str
     endings: tuple[str, str]
     label: int  # 0 or 1: index of the right ending
+    group: str | None = None  # the same story in other languages (story_id, a Bible window); None: its own
 
 
 def _parse(obj: Any, where: str) -> Story:
@@ -74,7 +89,9 @@ def _parse(obj: Any, where: str) -> Story:
         label_int = -1
     if label_int not in (1, 2) or (isinstance(label, float) and not label.is_integer()) or isinstance(label, bool):
         raise StoryClozeFormatError(f"{where}: label must be 1 or 2 (the right ending), got {label!r}")
-    return Story(context.strip(), (endings[0].strip(), endings[1].strip()), label_int - 1)
+    group = obj.get("story_id")
+    return Story(context.strip(), (endings[0].strip(), endings[1].strip()), label_int - 1,
+                 None if group is None else str(group))
 
 
 def read_stories(path: Path) -> list[Story]:
@@ -157,3 +174,65 @@ def scores_at(
         return measurements.loglikelihoods(revision, contexts, continuations).numpy()
 
     return {lang: score(loglikelihood, items) for lang, items in stories.items()}
+
+
+@dataclass(frozen=True)
+class ClozeData:
+    """The stories of one LF-8 run: which data set (``name``), where from (``source``), stories per language."""
+
+    name: str  # XSTORY_CLOZE or BIBLE_CLOZE
+    source: str
+    stories: dict[str, list[Story]]
+
+
+def bible_stories(languages: Sequence[str], cloze: Any = None) -> dict[str, list[Story]]:
+    """The Bible cloze (``harness.data.bible_cloze()`` when ``cloze`` is None) as stories per language."""
+    if cloze is None:
+        from harness.data import bible_cloze
+
+        cloze = bible_cloze()
+    return {
+        lang: [Story(item.context, item.endings, item.label, item.window) for item in cloze.items(lang)]
+        for lang in languages
+    }
+
+
+def cloze_data(data_dir: Path | None, languages: Sequence[str]) -> ClozeData:
+    """XStoryCloze from ``data_dir`` when it holds ``xstory_cloze/``, else the Bible cloze.
+
+    Raises :class:`StoryClozeAbsentError` (with :func:`absent_reason`) when ``data_dir/xstory_cloze``
+    exists but has no file for a run language (the run meant XStoryCloze: no silent fallback), and
+    :class:`StoryClozeFormatError` for a malformed story file.
+    """
+    if data_dir is not None and (Path(data_dir) / SUBDIR).is_dir():
+        reason = absent_reason(data_dir, languages)
+        if reason:
+            raise StoryClozeAbsentError(reason)
+        stories = load_story_cloze(Path(data_dir), languages)
+        return ClozeData(XSTORY_CLOZE, str(Path(data_dir) / SUBDIR), stories)
+    from harness.data import bible_cloze
+
+    cloze = bible_cloze()
+    source = (f"Bible cloze: {len(cloze.windows)} windows of {cloze.context_verses} held-out NT verses + the next "
+              f"verse in English vs a length-matched distractor (harness.data.cloze; data {cloze.data_hash[:12]})")
+    return ClozeData(BIBLE_CLOZE, source, bible_stories(languages, cloze))
+
+
+def group_scores(scores: Mapping[str, np.ndarray], stories: Mapping[str, Sequence[Story]]) -> np.ndarray:
+    """Mean score per story group over its languages, groups in first-seen order.
+
+    A Bible window (and an XStoryCloze story with a ``story_id``) is one story told in every
+    language: its translations are not independent, so paired tests run over groups. A story
+    without a group is a group of its own.
+
+    >>> ends = ("x", "y")
+    >>> s = {"es": [Story("a", ends, 0, "w1"), Story("b", ends, 0)], "fr": [Story("c", ends, 0, "w1")]}
+    >>> group_scores({"es": np.array([1.0, 0.0]), "fr": np.array([0.0])}, s).tolist()
+    [0.5, 0.0]
+    """
+    totals: dict[str, list[float]] = {}
+    for lang, items in stories.items():
+        for i, (story, value) in enumerate(zip(items, np.asarray(scores[lang], dtype=np.float64))):
+            key = f"group:{story.group}" if story.group is not None else f"story:{lang}:{i}"
+            totals.setdefault(key, []).append(float(value))
+    return np.array([np.mean(values) for values in totals.values()], dtype=np.float64)

@@ -9,9 +9,11 @@ cleaning rules, and ``python -m harness.data.build --help`` to rebuild by hand.
 >>> data.split_keys("probe")[:1], data.texts("probe", "zh")[:1]
 >>> texts, labels = data.concept_texts("water", "es")
 >>> corpus = training_corpus(("en", "zh"))
+>>> cloze = bible_cloze()                # LF-8's cross-lingual cloze over the held-out verses
 """
 
 from .clean import VerseKey, clean_verse
+from .cloze import BibleCloze, bible_cloze
 from .spec import LANGUAGES, SCRIPTS, SPLITS
 from .store import MIN_POSITIVES, Concept, EvalData, load_eval_data, training_corpus, training_keys
 
@@ -21,6 +23,8 @@ __all__ = [
     "SPLITS",
     "MIN_POSITIVES",
     "VerseKey",
+    "BibleCloze",
+    "bible_cloze",
     "Concept",
     "EvalData",
     "clean_verse",

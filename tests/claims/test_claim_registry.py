@@ -387,3 +387,13 @@ def test_the_readme_example_declares_a_claim(scratch_registry, monkeypatch):
     assert spec.test_name == "test_xy_1_romance_languages_cluster"
     assert spec.summary is not None and spec.numbers.__name__ == "RomanceGap"
     assert [m.args for m in namespace["test_xy_1_romance_languages_cluster"].pytestmark] == [("XY-1",)]
+
+
+@pytest.mark.parametrize(("seed", "expected"), [(0, "inconclusive"), (1, "contradicted"), (2, "inconclusive")])
+def test_a_verdict_that_differs_between_toy_seeds_is_expected_per_seed(tmp_path, seed, expected):
+    from harness.pytest_plugin import Expectations
+
+    entry = {"verdict": "inconclusive", "verdict_by_seed": {"0": "inconclusive", "1": "contradicted"}, "reason": "r"}
+    expectations = Expectations(tmp_path / "toy.json", claims={"LF-6": entry}, settings={}, found=True)
+    expectations.check({"toy_seed": seed})
+    assert expectations.expectation("LF-6").verdict == expected

@@ -11,7 +11,7 @@ import torch
 from tiny_models import build_model, save_model
 
 from harness.analyses.untrained import is_step_zero, untrained_revision
-from harness.loading import init_revision, init_seed, load_model, resolve_source, saved_step_zero
+from harness.loading import init_revision, init_seed, load_model, resolve_source, saved_step_zero, tensors_digest
 from harness.measurements import Measurements, RunConfig
 
 
@@ -37,10 +37,14 @@ def test_init_is_the_architecture_under_the_seed(model_dirs):
     saved = load_model(folder, device="cpu")
     init0 = load_model(folder, "init-seed0", device="cpu")
     assert init0.source.init_seed == 0 and init0.revision == "init-seed0"
-    assert init0.weights_hash == saved.weights_hash  # the same seed, the same initialisation
+    # the same seed, the same initialisation (compared in memory: the identity of saved weights names
+    # their files, that of an initialisation its config, seed and library versions)
+    assert tensors_digest(init0.module) == tensors_digest(saved.module)
+    assert init0.weights_hash != saved.weights_hash
     assert load_model(folder, "init", device="cpu").weights_hash == init0.weights_hash
     init1 = load_model(folder, "init-seed1", device="cpu")
     assert init1.weights_hash != init0.weights_hash
+    assert tensors_digest(init1.module) != tensors_digest(init0.module)
     assert init1.site.n_units == saved.site.n_units and init1.site.n_layers == saved.site.n_layers
     assert init1.tokenizer("Hi.")["input_ids"] == saved.tokenizer("Hi.")["input_ids"]
     assert init1.provenance()["initialised_with_seed"] == 1

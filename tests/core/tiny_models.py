@@ -1,5 +1,9 @@
 """Builders shared by the core tests: tiny models of every supported architecture.
 
+The families are those of ``harness.sites.SUPPORTED_ARCHITECTURES``: the eight with hand-written
+sites before sites were found by structure, and GPT-NeoX (Pythia), OLMo, OLMo-2, Qwen3, Gemma-2,
+Falcon, GPT-J and StableLM, whose module names were read from transformers 5.24.
+
 Hidden size 32, 2 layers, random weights from a fixed seed, and a tiny byte-level BPE tokenizer
 trained on a few multilingual sentences (``<unk>``, ``<s>``, ``</s>``, ``<pad>``).
 """
@@ -10,7 +14,12 @@ from pathlib import Path
 
 import torch
 
-ARCHITECTURES = ("bloom", "llama", "mistral", "qwen2", "gemma", "gpt2", "opt", "xglm")
+ARCHITECTURES = (
+    "bloom", "llama", "mistral", "qwen2", "gemma", "gpt2", "opt", "xglm",
+    "gpt_neox", "olmo", "olmo2", "qwen3", "gemma2", "falcon", "gptj", "stablelm",
+)
+#: families whose MLP is ``down_proj(act(gate_proj(x)) * up_proj(x))``
+GATED = ("llama", "mistral", "qwen2", "gemma", "olmo", "olmo2", "qwen3", "gemma2", "stablelm")
 
 # Sentences of several scripts and lengths (the length spread makes padding matter).
 SENTENCES = [
@@ -70,11 +79,26 @@ def _config_kwargs(arch: str, vocab: int) -> dict:
             d_model=HIDDEN, ffn_dim=64, num_layers=N_LAYERS, attention_heads=4, max_position_embeddings=128,
             init_std=INIT,
         ),
+        "gpt_neox": dict(
+            hidden_size=HIDDEN, intermediate_size=64, num_hidden_layers=N_LAYERS, num_attention_heads=4,
+            max_position_embeddings=128, initializer_range=INIT,
+        ),
+        "olmo": common_gated,
+        "olmo2": common_gated,
+        "qwen3": dict(common_gated, head_dim=8),
+        "gemma2": dict(common_gated, num_key_value_heads=1, head_dim=8, sliding_window=16),
+        "falcon": dict(hidden_size=HIDDEN, num_hidden_layers=N_LAYERS, num_attention_heads=4, initializer_range=INIT),
+        "gptj": dict(n_embd=HIDDEN, n_layer=N_LAYERS, n_head=4, n_positions=128, rotary_dim=4, initializer_range=INIT),
+        "stablelm": common_gated,
     }[arch] | dict(vocab_size=vocab)
 
 
-def build_tokenizer(path: Path, vocab_size: int = 300):
-    """Train a byte-level BPE on the sentences above and save it as a PreTrainedTokenizerFast."""
+def build_tokenizer(path: Path, vocab_size: int = 300, texts: list[str] | None = None):
+    """Train a byte-level BPE on the sentences above (or on ``texts``) and save it as a PreTrainedTokenizerFast.
+
+    A larger vocabulary trained on the evaluation texts makes their token sequences short, which
+    is what makes a whole claim run on tiny models cheap (tests/test_suite_run_folder.py).
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -87,7 +111,7 @@ def build_tokenizer(path: Path, vocab_size: int = 300):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_TRAINING_TEXT * 3, trainer)
+    tok.train_from_iterator(texts if texts is not None else _TRAINING_TEXT * 3, trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
     )
@@ -155,9 +179,16 @@ def mlp_blocks(model, arch: str):
     cfg = model.config
     if arch == "bloom":
         return [(b.mlp, lambda x, _o, m=b.mlp: _tanh_gelu(m.dense_h_to_4h(x))) for b in model.transformer.h]
-    if arch in ("llama", "mistral", "qwen2", "gemma"):
-        act = _ACTIVATIONS[cfg.hidden_act]
+    if arch in GATED:
+        act = _ACTIVATIONS[getattr(cfg, "hidden_activation", None) or cfg.hidden_act]
         return [(b.mlp, lambda x, _o, m=b.mlp: act(m.gate_proj(x)) * m.up_proj(x)) for b in model.model.layers]
+    if arch in ("gpt_neox", "falcon"):
+        act = _ACTIVATIONS[cfg.hidden_act if arch == "gpt_neox" else cfg.activation]
+        layers = model.gpt_neox.layers if arch == "gpt_neox" else model.transformer.h
+        return [(b.mlp, lambda x, _o, m=b.mlp: act(m.dense_h_to_4h(x))) for b in layers]
+    if arch == "gptj":
+        act = _ACTIVATIONS[cfg.activation_function]
+        return [(b.mlp, lambda x, _o, m=b.mlp: act(m.fc_in(x))) for b in model.transformer.h]
     if arch == "gpt2":
         act = _ACTIVATIONS[cfg.activation_function]
         return [(b.mlp, lambda x, _o, m=b.mlp: act(m.c_fc(x))) for b in model.transformer.h]
@@ -172,8 +203,14 @@ def down_projections(model, arch: str):
     """Per layer, the linear map that reads the MLP neurons (its input is the neuron vector)."""
     if arch == "bloom":
         return [b.mlp.dense_4h_to_h for b in model.transformer.h]
-    if arch in ("llama", "mistral", "qwen2", "gemma"):
+    if arch in GATED:
         return [b.mlp.down_proj for b in model.model.layers]
+    if arch == "gpt_neox":
+        return [b.mlp.dense_4h_to_h for b in model.gpt_neox.layers]
+    if arch == "falcon":
+        return [b.mlp.dense_4h_to_h for b in model.transformer.h]
+    if arch == "gptj":
+        return [b.mlp.fc_out for b in model.transformer.h]
     if arch == "gpt2":
         return [b.mlp.c_proj for b in model.transformer.h]
     if arch == "opt":

@@ -168,14 +168,18 @@ def test_cli_prints_the_root(monkeypatch, capsys, tmp_path):
 
     seen = {}
 
-    def fake(seed=None, progress=True, force=False):
-        seen.update(seed=seed, force=force)
+    def fake(seed=None, recipe=None, progress=True, force=False):
+        seen.update(seed=seed, force=force, recipe=recipe)
         return tmp_path
 
     monkeypatch.setattr(toy, "ensure_toy", fake)
     assert main(["--seed", "1", "--force", "--quiet"]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path)
-    assert seen == {"seed": 1, "force": True}
+    assert seen == {"seed": 1, "force": True, "recipe": None}
+    assert main(["--size", "toy-s", "--quiet"]) == 0
+    assert seen["recipe"] == toy.toy_recipe("toy-s") and seen["recipe"].n_layer < toy.load_recipe().n_layer
+    assert main(["--size", "toy-xl", "--quiet"]) == 2
+    assert "not a toy size" in capsys.readouterr().err
 
 
 def test_leftovers_of_a_killed_run_are_removed(tiny_recipe, tiny_corpus, private_cache):
