@@ -20,43 +20,23 @@ positives to beat them; they do in every language, which the random ones never d
 
 from __future__ import annotations
 
-from collections import Counter
+import sys
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
+# the tokenizer and the concept marker tokens are the scripted worlds' (one definition)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "known_answers"))
+from scripted_world import build_tokenizer, concept_token_ids  # noqa: E402,F401
+
 HIDDEN = 128
 N_LAYER = 4
 N_HEAD = 4
-VOCAB = 3000
 PLANT_DIM = 0
 ALPHA = 0.06
 BETA = 4.0
 THRESHOLD = 1.5
-MARKER_RULES = ((0.05, 20.0), (0.1, 10.0))
-
-
-def build_tokenizer(texts: Sequence[str], path: Path, vocab_size: int = VOCAB):
-    """Byte-level BPE trained on ``texts``, saved as a PreTrainedTokenizerFast with ``</s>``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(list(texts), trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
-    )
-    fast.save_pretrained(path)
-    return fast
 
 
 def build_bloom(tokenizer, *, seed: int = 0):
@@ -74,30 +54,6 @@ def build_bloom(tokenizer, *, seed: int = 0):
     )
     torch.manual_seed(seed)
     return BloomForCausalLM(config).eval()
-
-
-def concept_token_ids(tokenizer, data, concept: str, languages: Sequence[str]) -> dict[str, list[int]]:
-    """Per language, the token ids that mark ``concept``'s positive verses.
-
-    A token qualifies when its share among the positives is at least ``share`` and at least
-    ``ratio`` times its share among all other verses of the concept pool, for (share, ratio) in
-    ``MARKER_RULES`` (a rare, very specific token or a frequent, fairly specific one).
-    """
-    concept_data = data.concept(concept)
-    positives = {tuple(k) for k, y in zip(concept_data.keys, concept_data.labels) if y}
-    is_pos = [tuple(k) in positives for k in data.split_keys("concepts")]
-    out = {}
-    for lang in languages:
-        ids = tokenizer(data.texts("concepts", lang), add_special_tokens=False)["input_ids"]
-        pos = [set(x) for x, p in zip(ids, is_pos) if p]
-        rest = [set(x) for x, p in zip(ids, is_pos) if not p]
-        cp, cr = Counter(t for s in pos for t in s), Counter(t for s in rest for t in s)
-        out[lang] = sorted(
-            t
-            for t, n in cp.items()
-            if any(n / len(pos) >= share and n / len(pos) >= ratio * cr[t] / len(rest) for share, ratio in MARKER_RULES)
-        )
-    return out
 
 
 @torch.no_grad()
