@@ -50,6 +50,13 @@ NOT_YET: dict[str, str] = {
     "RF-4c": "some concepts' Swahili top-k holds no writer (about 11 % sw, above the 10 % bound)",
     "RF-4d": "concept keywords span 2–4 tokens of the scripted tokenizer; no steered text contained one",
 }
+#: (series kind, claim) → why the known answer fails there: defects the known answers found, kept visible as
+#: strict expected failures (a fix turns them into failures of this list, to be removed)
+DEFECTS = {
+    ("flat", "LF-5"): "the first-quarter key share differs between two checkpoints with the same planted units and "
+                      "different random backgrounds (0.286 late vs 0.275 early, 98 % CI of the difference [0.006, 0.022]: 'supported'): a bootstrap over verses "
+                      "holds each checkpoint's weights fixed, so checkpoint-to-checkpoint noise passes as a change",
+}
 PLANTED = {group: [cid for cid in ids if cid not in NOT_YET] for group, (_, ids) in worlds.GROUPS.items()}
 
 
@@ -68,8 +75,10 @@ def runs(world, tmp_path_factory) -> dict:
 
 
 def _cases(kind: str) -> list:
-    return [pytest.param(group, cid, id=cid) for group, ids in PLANTED.items() for cid in ids
-            if kind != "flat" or cid in TREND_CLAIMS]
+    return [pytest.param(group, cid, id=cid,
+                         marks=[pytest.mark.xfail(reason=DEFECTS[kind, cid], strict=True)] if (kind, cid) in DEFECTS
+                         else [])
+            for group, ids in PLANTED.items() for cid in ids if kind != "flat" or cid in TREND_CLAIMS]
 
 
 def test_every_claim_has_a_group():
