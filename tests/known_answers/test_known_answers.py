@@ -54,8 +54,9 @@ NOT_YET: dict[str, str] = {
 #: strict expected failures (a fix turns them into failures of this list, to be removed)
 DEFECTS = {
     ("flat", "LF-5"): "the first-quarter key share differs between two checkpoints with the same planted units and "
-                      "different random backgrounds (0.286 late vs 0.275 early, 98 % CI of the difference [0.006, 0.022]: 'supported'): a bootstrap over verses "
-                      "holds each checkpoint's weights fixed, so checkpoint-to-checkpoint noise passes as a change",
+                      "different random backgrounds (0.286 late vs 0.275 early, 98 % CI of the difference "
+                      "[0.006, 0.022]: 'supported'): a bootstrap over verses holds each checkpoint's weights "
+                      "fixed, so checkpoint-to-checkpoint noise passes as a change",
 }
 PLANTED = {group: [cid for cid in ids if cid not in NOT_YET] for group, (_, ids) in worlds.GROUPS.items()}
 
