@@ -6,7 +6,6 @@ from __future__ import annotations
 import doctest
 import json
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -24,14 +23,7 @@ from harness.analyses.story_cloze import (
     read_stories,
 )
 from harness.claim_registry import RecordedClaim, load_claims, numbers_from_data
-
-
-@dataclass(frozen=True)
-class _Item:
-    window: str
-    context: str
-    endings: tuple[str, str]
-    label: int
+from harness.data.cloze import ClozeItem
 
 
 class _FakeCloze:
@@ -42,7 +34,7 @@ class _FakeCloze:
     data_hash = "0123456789abcdef"
 
     def items(self, lang):
-        return [_Item("40:1:3", f"{lang} a b", ("right", "wrong"), 0), _Item("40:1:6", f"{lang} c d", ("x", "y"), 1)]
+        return [ClozeItem("40:1:3", f"{lang} a b", ("right", "wrong"), 0), ClozeItem("40:1:6", f"{lang} c d", ("x", "y"), 1)]
 
 
 @pytest.fixture
