@@ -34,7 +34,8 @@ class _FakeCloze:
     data_hash = "0123456789abcdef"
 
     def items(self, lang):
-        return [ClozeItem("40:1:3", f"{lang} a b", ("right", "wrong"), 0), ClozeItem("40:1:6", f"{lang} c d", ("x", "y"), 1)]
+        return [ClozeItem("40:1:3", f"{lang} a b", ("right", "wrong"), 0),
+                ClozeItem("40:1:6", f"{lang} c d", ("x", "y"), 1)]
 
 
 @pytest.fixture
