@@ -10,6 +10,11 @@ kept out of the decision and reported beside it (``controls`` and ``trends`` in 
 shown in the summary): late vs the series' first checkpoint (step 0 on the toy, the untrained
 model; LF never claims anything about the initialisation), and Spearman's trend over the series
 (over 4 checkpoints its smallest one-sided p is 1/4! = 0.042, so it could never reach alpha).
+LF-5's rise of the first-quarter share must also exceed the difference between two random
+initialisations of the architecture (``init-seed0``, ``init-seed1``; the same verse resamples): a
+verse bootstrap holds each checkpoint's weights fixed, so two distinct models always differ once
+there are enough verses, and the known answers' flat twin (the same planted units under two random
+backgrounds) passed the rise without this floor (``harness.analyses.untrained.change_beyond_init_noise``).
 LF-8 still compares late with early and with the first checkpoint, paired over stories (a story
 told in several languages counts once: its mean score over them).
 
@@ -49,6 +54,7 @@ from harness.analyses.similarity import (
     similarity_at,
 )
 from harness.analyses.story_cloze import XSTORY_CLOZE, StoryClozeAbsentError, cloze_data, group_scores, scores_at
+from harness.analyses.untrained import change_beyond_init_noise, init_noise_revisions
 from harness.claim_registry import ClaimOutcome, Figure, RecordedClaim, claim
 from harness.errors import ModelNotAvailableError
 from harness.layer_groups import lf_quarters
@@ -264,13 +270,19 @@ def test_lf5_key_neurons_sit_in_outer_layers_and_densify_early_layers(measuremen
         pytest.skip(f"LF-5 needs middle layers; the model has {n_layers} layer(s)")
     comparison = key_layer_comparison(counts, series, (head, middle, tail), early=early, late=late)
     parts, controls, trends = _split({"first-quarter share": comparison.first_quarter})
+    # two checkpoints always differ; the rise must exceed the difference between two initialisations
+    init_a, init_b = (key_regions_at(measurements, rev)[1] for rev in init_noise_revisions())
+    parts["first-quarter share rises beyond the difference of two initialisations"] = change_beyond_init_noise(
+        counts[late].group_share(head), counts[early].group_share(head), init_a.group_share(head),
+        init_b.group_share(head), statistic=f"first-quarter key share (layers {head})", n=counts[late].n_meanings)
     parts = {"late: outer quarters denser than middle": comparison.outer_denser, **parts}
     decision = all_of(
         parts["late: outer quarters denser than middle"],
         parts,
         rule="late: more key neurons per layer in the first and last quarter than in the middle; first-quarter share "
-        "higher late than early; each a verse bootstrap (one-sided 98 % percentile interval); late vs the first "
-        "checkpoint and the Spearman trend are reported, not decided",
+        "higher late than early, by more than it differs between two initialisations (init-seed0, init-seed1); each "
+        "a verse bootstrap (one-sided 98 % percentile interval); late vs the first checkpoint and the Spearman trend "
+        "are reported, not decided",
     )
     numbers = KeyLayerNumbers(
         key_by_layer={rev: counts[rev].by_layer[0].tolist() for rev in series},

@@ -46,6 +46,9 @@ if TYPE_CHECKING:
     from harness.analyses.probing import LidResult
 
 __all__ = [
+    "INIT_NOISE_SEEDS",
+    "change_beyond_init_noise",
+    "init_noise_revisions",
     "HOLDS_AT_INIT",
     "INIT_SEED",
     "beats_untrained",
@@ -254,3 +257,49 @@ def languages_vs_untrained(
     test = replace(diff, value=float(t.mean()), control=float(u.mean()),
                    detail={**diff.detail, "test": "paired t over languages", "difference": diff.value})
     return beats_untrained(test, revision=revision, trained_revision=trained_revision)
+
+
+#: the two initialisations whose difference is the model-to-model noise floor of a change over training
+INIT_NOISE_SEEDS = (0, 1)
+
+
+def init_noise_revisions() -> tuple[str, str]:
+    """The revisions of :data:`INIT_NOISE_SEEDS`: the model's architecture initialised under each seed."""
+    from harness.loading import init_revision  # a model's module: not for the report
+
+    return tuple(init_revision(seed) for seed in INIT_NOISE_SEEDS)  # type: ignore[return-value]
+
+
+def change_beyond_init_noise(
+    late: Any,
+    early: Any,
+    init_a: Any,
+    init_b: Any,
+    *,
+    statistic: str,
+    n: int,
+    alternative: str = "greater",
+    alpha: float = ALPHA,
+) -> Decision:
+    """A change over training larger than the difference between two random initialisations.
+
+    All four are verse-bootstrap replicates drawn with the same resamples (index 0 observed). A
+    verse bootstrap holds each checkpoint's weights fixed, so any two distinct models differ
+    "significantly" once there are enough verses, planted change or not (the known answers' flat
+    twin: the same units and two random backgrounds passed LF-5 as a change). The size of that
+    model-to-model difference is measured on two initialisations of the architecture
+    (:func:`init_noise_revisions`), and the change must exceed it: per replicate
+    ``±(late − early) − |init_a − init_b| > 0`` (``+`` for "greater", ``−`` for "less"), decided by the
+    one-sided percentile interval.
+    """
+    sign = {"greater": 1.0, "less": -1.0}[alternative]
+    late, early = np.asarray(late, dtype=np.float64), np.asarray(early, dtype=np.float64)
+    floor = np.abs(np.asarray(init_a, dtype=np.float64) - np.asarray(init_b, dtype=np.float64))
+    margin = sign * (late - early) - floor
+    test = bootstrap_decision(
+        margin, statistic=f"{statistic}: change late vs early beyond the difference of two initialisations", n=n,
+        alpha=alpha, value=float(sign * (late[0] - early[0])), control_value=float(floor[0]),
+        detail={"test": "paired percentile bootstrap over verses (the same resamples at all four models)",
+                "init_difference": float(floor[0])},
+    )
+    return _with_bootstrap_p(test, margin)

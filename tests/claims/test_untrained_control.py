@@ -11,6 +11,7 @@ from harness.analyses.probing import LidResult
 from harness.analyses.similarity import PairMeans
 from harness.analyses.untrained import (
     HOLDS_AT_INIT,
+    change_beyond_init_noise,
     decide_with_untrained,
     failure_note,
     languages_vs_untrained,
@@ -154,3 +155,28 @@ def test_size_gaps():
     counts = KeyCounts(("vi", "fr", "es"), by_layer, n_meanings=10, n_boot=1, seed=0)
     gaps = size_gaps(counts, [("vi", "fr"), ("vi", "es")])
     assert gaps.tolist() == [[3, 4], [-2, 2]]
+
+
+def _replicates(observed: float, rng, n_boot: int = 500, sd: float = 0.005) -> np.ndarray:
+    """Bootstrap-like replicates around ``observed`` (index 0 is the observed value)."""
+    out = observed + sd * rng.standard_normal(n_boot + 1)
+    out[0] = observed
+    return out
+
+
+@pytest.mark.parametrize(("change", "init_gap", "supported"), [
+    (0.10, 0.01, True),    # a rise ten times the difference of two initialisations
+    (0.011, 0.03, False),  # the flat twin's case: a rise smaller than two initialisations differ
+    (0.0, 0.0, False),     # no change at all
+])
+def test_a_change_must_exceed_the_difference_of_two_initialisations(change, init_gap, supported):
+    rng = np.random.default_rng(0)
+    early, init_a = _replicates(0.30, rng), _replicates(0.25, rng)
+    late, init_b = _replicates(0.30 + change, rng), _replicates(0.25 + init_gap, rng)
+    decision = change_beyond_init_noise(late, early, init_a, init_b, statistic="share", n=100)
+    assert decision.supported is supported
+    assert decision.value == pytest.approx(change) and decision.control == pytest.approx(init_gap)
+    # a fall is the same test with the signs turned
+    fall = change_beyond_init_noise(2 * early - late, early, init_a, init_b, statistic="share", n=100,
+                                    alternative="less")
+    assert fall.supported is supported

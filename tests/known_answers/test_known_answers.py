@@ -39,12 +39,6 @@ slow = pytest.mark.skipif(
 TREND_CLAIMS = ("RF-1b", "RF-1c", "RF-2a", "RF-2b", "RF-2c", "RF-3a", "RF-3b", "RF-4b", "LF-4", "LF-5", "LF-6", "LF-8")
 #: claims whose plant does not pass yet, with what the last measurement showed
 NOT_YET: dict[str, str] = {
-    "LF-3a": "the scripted LM is worse with its language writers than without: zeroing a key region lowers its own "
-             "language's log-perplexity by 0.40 on average (measured 2026-11-29)",
-    "LF-3b": "as LF-3a (own region − random control: −0.38 log-PPL)",
-    "LF-7": "the sizes hold (vi/ar/zh 120–125 key neurons vs fr/es/pt 28–63) but the smallest gap, 57, does not beat "
-            "the untrained model's 28 (p = 0.058): the distinct languages need more units",
-    "LF-8": "the context head's topic barely helps: Bible-cloze accuracy 0.533 late vs 0.522 early (p = 0.36)",
     "RF-4a": "steering into Spanish works outside the claims (83 % es at mid) but was not yet run through them",
     "RF-4b": "as RF-4a (97 % en late outside the claims)",
     "RF-4c": "some concepts' Swahili top-k holds no writer (about 11 % sw, above the 10 % bound)",
@@ -52,12 +46,7 @@ NOT_YET: dict[str, str] = {
 }
 #: (series kind, claim) → why the known answer fails there: defects the known answers found, kept visible as
 #: strict expected failures (a fix turns them into failures of this list, to be removed)
-DEFECTS = {
-    ("flat", "LF-5"): "the first-quarter key share differs between two checkpoints with the same planted units and "
-                      "different random backgrounds (0.286 late vs 0.275 early, 98 % CI of the difference "
-                      "[0.006, 0.022]: 'supported'): a bootstrap over verses holds each checkpoint's weights "
-                      "fixed, so checkpoint-to-checkpoint noise passes as a change",
-}
+DEFECTS: dict[tuple[str, str], str] = {}
 PLANTED = {group: [cid for cid in ids if cid not in NOT_YET] for group, (_, ids) in worlds.GROUPS.items()}
 
 

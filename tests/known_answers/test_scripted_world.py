@@ -2,8 +2,9 @@
 
 The known-answer series are only as good as their construction: that a LayerNorm is the identity
 on the embeddings, that a planted unit computes exactly ``GELU(gain · (x·r − threshold))``, that
-the context head averages the topic with BLOOM's ALiBi weights, that common-mode writes are
-invisible to every unit, and that a saved series loads through the harness as distinct checkpoints.
+the context head averages the meaning with BLOOM's ALiBi weights, passing over English tokens,
+that common-mode writes are invisible to every unit, and that a saved series loads through the harness as
+distinct checkpoints.
 """
 
 from __future__ import annotations
@@ -60,18 +61,31 @@ def test_a_planted_unit_computes_its_formula_and_fires_on_its_language(world, ev
 
 
 @torch.no_grad()
-def test_the_context_head_averages_the_topic_with_alibi_weights(world, spanish):
+def test_the_context_head_averages_the_meaning_and_passes_over_english_tokens(world, spanish):
     gain = 2.0
     model = world.build(W.WorldSpec(n_layer=2, context=gain))  # hidden state 1 of 2: before ln_f
-    ids = _ids(world, spanish)
+    english = world.tokenizer(" And he said unto them", add_special_tokens=False)["input_ids"]
+    ids = torch.cat([_ids(world, spanish), torch.tensor([english])], dim=1)
     state = model(input_ids=ids, output_hidden_states=True).hidden_states[1][0]
-    topic = model.transformer.word_embeddings(ids)[0][:, world.layout.blocks["topic"]]
+    embedded = model.transformer.word_embeddings(ids)[0]
+    meaning = embedded[:, world.layout.blocks["meaning"]][:, : W.TOPIC_DIM]
+    anchor = embedded[:, world.layout.blocks["anchor"].start]
+    en_share = embedded[:, world.layout.blocks["lang"].start + world.stats.languages.index("en")]
     n_head = model.config.n_head
+    head_dim = model.config.hidden_size // n_head
     slope = 2 ** (-8 / n_head * (W.CONTEXT_HEAD + 1))  # BLOOM's ALiBi slope of that head
-    weights = torch.exp(slope * torch.arange(len(topic), dtype=torch.float32))
-    expected = torch.stack([(weights[: i + 1, None] * topic[: i + 1]).sum(0) / weights[: i + 1].sum()
-                            for i in range(len(topic))])
-    torch.testing.assert_close(state[:, world.layout.blocks["context"]], gain * expected, atol=1e-4, rtol=1e-4)
+    positions = torch.arange(len(meaning), dtype=torch.float32)
+    expected = []
+    for i in range(len(meaning)):
+        # score of key j from query i: ALiBi plus query (the anchor) · key (−CONTEXT_SKIP_ENGLISH × English share)
+        scores = slope * positions[: i + 1] - anchor[i] * W.CONTEXT_SKIP_ENGLISH * en_share[: i + 1] / head_dim**0.5
+        weights = torch.softmax(scores, dim=0)
+        expected.append((weights[:, None] * meaning[: i + 1]).sum(0))
+    torch.testing.assert_close(state[:, world.layout.blocks["context"]], gain * torch.stack(expected),
+                               atol=1e-4, rtol=1e-4)
+    # on the English words at the end the head still carries the Spanish context: they are passed over
+    last_spanish = state[ids.shape[1] - len(english) - 1, world.layout.blocks["context"]]
+    assert torch.allclose(state[-1, world.layout.blocks["context"]], last_spanish, atol=0.05 * gain)
 
 
 @torch.no_grad()

@@ -132,11 +132,17 @@ def smaller_model(world: World, kind: str) -> WorldSpec:
 
 def save(world: World, group: str, kind: str, root: Path) -> tuple[Path, tuple[str, ...]]:
     """The ``kind`` series of ``group`` as ``root/run/step<N>/`` (and for LF, LF-6's smaller model as
-    ``root/smaller/``). Returns the run folder and the ``pytest claims/`` options naming its roles (and family).
+    ``root/smaller/`` and LF-8's translation cloze under ``root/data/``). Returns the run folder and the
+    ``pytest claims/`` options naming its roles (and family, and data).
     """
     specs = SERIES[kind](world, group)
     run = world.save_series({c: specs[c] for c in CHECKPOINTS}, root / "run")
     if "LF-6" not in GROUPS[group][1]:
         return run, RUN_OPTIONS
+    import plant_lf
+
+    from harness.data import load_eval_data
+
     smaller = world.save(smaller_model(world, kind), root / "smaller")
-    return run, (*RUN_OPTIONS, "--models", f"{smaller},{run / f'step{LATE}'}")
+    data = plant_lf.write_translation_cloze(load_eval_data(), LANGUAGES, world.tokenizer, root / "data")
+    return run, (*RUN_OPTIONS, "--models", f"{smaller},{run / f'step{LATE}'}", "--data", str(data))
