@@ -5,6 +5,9 @@ Commands are argparse subcommands; add one with a ``_add_<name>(subparsers)`` fu
 
 - ``report DIR``: rebuild ``DIR/claims.md`` and ``DIR/figures/`` from ``DIR/claims.json``
   (no model is loaded and nothing is measured).
+- ``measure [run options]``: fill the measurement cache for ``pytest claims/`` with the same options;
+  under ``accelerate launch --num_processes N`` the work is split between the processes
+  (``harness.scale_out``).
 """
 
 from __future__ import annotations
@@ -43,7 +46,13 @@ def _add_report(subparsers) -> None:
     parser.set_defaults(func=_report)
 
 
-COMMANDS = (_add_report,)
+def _add_measure(subparsers) -> None:
+    from harness.scale_out import add_measure
+
+    add_measure(subparsers)
+
+
+COMMANDS = (_add_report, _add_measure)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from harness.errors import NonFiniteActivationError
+from harness.generation import small_model_threads
 from harness.hooks import Intervention, intervene, record_pooled
 from harness.loading import LoadedModel
 
@@ -88,6 +89,51 @@ def _backbone(lm: LoadedModel) -> torch.nn.Module:
     return base if isinstance(base, torch.nn.Module) else lm.module
 
 
+def bloom_gelu_inplace(x: torch.Tensor) -> torch.Tensor:
+    """BLOOM's inference GELU, ``x * 0.5 * (1.0 + tanh(0.79788456 * x * (1 + 0.044715 * x * x)))``, bit for bit.
+
+    The same element-wise operations on the same operands as ``transformers``' ``bloom_gelu_forward``
+    (only the order of commutative products' operands differs, which IEEE rounding does not see), run in
+    place on two temporaries instead of allocating one per operation (seven): on CPU 1.15x faster where
+    freed memory is reused, 2.5x where each temporary's pages are mapped afresh (glibc returns large freed
+    blocks to the kernel); the GELU took a fifth of the toy's forward passes in a cold claims run (py-spy).
+    ``x`` is left untouched; no autograd (in-place ops).
+    """
+    inner = x * 0.044715
+    inner.mul_(x).add_(1)  # 1 + 0.044715 * x * x
+    out = x * 0.79788456
+    out.mul_(inner).tanh_().add_(1.0)  # 1.0 + tanh(0.79788456 * x * inner)
+    return out.mul_(torch.mul(x, 0.5, out=inner))  # x * 0.5, in the first temporary
+
+
+@contextlib.contextmanager
+def fast_exact_gelu(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Run every ``BloomGelu`` of ``model`` with :func:`bloom_gelu_inplace` inside the block (no other model is
+    touched). The modules stay in place, so hooks on them (neuron sites) see the same tensors; where a gradient
+    is needed the module's own forward runs. The instance attributes set here are removed on exit."""
+    patched = []
+
+    def exact(module: torch.nn.Module):
+        original = type(module).forward
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            if torch.is_grad_enabled() and x.requires_grad:
+                return original(module, x)
+            return bloom_gelu_inplace(x)
+
+        return forward
+
+    try:
+        for module in model.modules():
+            if type(module).__name__ == "BloomGelu" and "forward" not in vars(module):
+                module.forward = exact(module)
+                patched.append(module)
+        yield model
+    finally:
+        for module in patched:
+            vars(module).pop("forward", None)
+
+
 #: where progress bars go while set (:func:`progress_to`); None: tqdm's default (stderr, bars only on a terminal)
 _PROGRESS_STREAM: Any = None
 
@@ -145,7 +191,7 @@ def pooled_responses(
     backbone = _backbone(lm)
     with record_pooled(site, want_max="max" in poolings, want_mean="mean" in poolings) as batch, intervene(
         site, interventions
-    ), _progress(n, desc, progress) as bar:
+    ), fast_exact_gelu(backbone), small_model_threads(backbone), _progress(n, desc, progress) as bar:
         for rows in length_sorted_batches([len(s) for s in ids], batch_size):
             input_ids, attention, own = _pad_after_prefix([ids[i] for i in rows], prefix, pad_id, lm.device)
             batch.mask = own  # pool over the text's tokens only, never over a BOS prefix
@@ -227,7 +273,7 @@ def _states_at(lm, ids, positions, *, batch_size, progress, desc="hidden states"
         raise ValueError("positions must give one index within each text's tokens")
     states = None
     prefix = list(lm.special_prefix)
-    with _progress(len(ids), desc, progress) as bar:
+    with fast_exact_gelu(_backbone(lm)), small_model_threads(lm.module), _progress(len(ids), desc, progress) as bar:
         for rows in length_sorted_batches(lengths, batch_size):
             input_ids, attention, _ = _pad_after_prefix(
                 [ids[i] for i in rows], prefix, lm.tokenizer.pad_token_id, lm.device
@@ -235,7 +281,8 @@ def _states_at(lm, ids, positions, *, batch_size, progress, desc="hidden states"
             output = _backbone(lm)(
                 input_ids=input_ids, attention_mask=attention.long(), output_hidden_states=True, use_cache=False
             )
-            hidden = torch.stack(output.hidden_states)  # [n_layers + 1, batch, seq, d]
+            # [n_layers + 1, batch, seq, d]; a model spread over devices (--device-map) leaves each layer's on its own
+            hidden = torch.stack([h.to(input_ids.device) for h in output.hidden_states])
             batch_index = torch.arange(len(rows), device=hidden.device)
             picked = torch.stack(
                 [

@@ -377,6 +377,28 @@ def _initialised(source: Source, dtype: torch.dtype) -> torch.nn.Module:
     return model.to(dtype)
 
 
+def _placement(device_map: str | None, max_memory: dict | tuple | None) -> dict:
+    """The ``from_pretrained`` keywords of a model spread over devices (none without ``device_map``)."""
+    if device_map is None:
+        if max_memory:
+            raise ValueError("max_memory needs a device_map (e.g. device_map='auto')")
+        return {}
+    return {"device_map": device_map, **({"max_memory": dict(max_memory)} if max_memory else {})}
+
+
+def _dispatched(model: torch.nn.Module, *, device_map: str, max_memory: dict | None = None) -> torch.nn.Module:
+    """An initialised model (built in memory, not read from files) spread over devices as ``device_map`` says."""
+    from accelerate import dispatch_model, infer_auto_device_map
+    from accelerate.utils import get_balanced_memory
+
+    no_split = list(getattr(model, "_no_split_modules", None) or [])
+    if device_map != "sequential":
+        max_memory = get_balanced_memory(model, max_memory=max_memory, no_split_module_classes=no_split,
+                                         low_zero=device_map == "balanced_low_0")
+    placement = infer_auto_device_map(model, max_memory=max_memory, no_split_module_classes=no_split)
+    return dispatch_model(model, device_map=placement)
+
+
 def load_model(
     name: str = "toy",
     revision: str | None = None,
@@ -384,6 +406,8 @@ def load_model(
     device: str | torch.device = "auto",
     dtype: str | torch.dtype = "auto",
     toy_seed: int = 0,
+    device_map: str | None = None,
+    max_memory: dict | tuple | None = None,
 ) -> LoadedModel:
     """Load a causal LM and its tokenizer in eval mode, with its neuron site and weights hash.
 
@@ -392,17 +416,26 @@ def load_model(
     ``revision="init-seed<N>"`` (or ``"init"``, seed 0) gives the same architecture at
     initialisation: the model's config built with ``from_config`` under ``torch.manual_seed(N)``,
     with the model's tokenizer (the untrained control of ``harness.analyses.untrained``).
+
+    ``device_map`` (``"auto"``, ``"balanced"``, …) spreads a model too large for one device over the GPUs
+    and the CPU as ``from_pretrained(device_map=…, max_memory=…)`` does (``max_memory``: ``{device: size}``
+    or its pairs, e.g. ``{0: "20GiB", "cpu": "60GiB"}``); the model's device is then that of its input
+    embeddings, where the inputs go. Without it the model is moved to ``device`` whole.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = resolve_source(name, revision, toy_seed=toy_seed)
     device = _auto_device(device)
     torch_dtype = _auto_dtype(dtype, device)
+    placement = _placement(device_map, max_memory)
     if source.init_seed is not None:
         model = _initialised(source, torch_dtype)
+        if placement:
+            model = _dispatched(model, **placement)
     else:
         try:
-            model = AutoModelForCausalLM.from_pretrained(source.weights, revision=source.revision, dtype=torch_dtype)
+            model = AutoModelForCausalLM.from_pretrained(source.weights, revision=source.revision, dtype=torch_dtype,
+                                                         **placement)
         except (OSError, ValueError) as error:
             raise _unavailable(source.weights, source.revision, "weights", error) from error
     try:
@@ -412,7 +445,11 @@ def load_model(
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"
-    model.eval().to(device)
+    model.eval()
+    if placement:
+        device = model.get_input_embeddings().weight.device  # the inputs go where the first layer is
+    else:
+        model.to(device)
     site = neuron_site(model)
     label = f"{name}@{revision}" if revision else name
     non_finite = non_finite_weights(model)

@@ -37,7 +37,7 @@ from harness.loading import (
     weights_digest,
 )
 from harness.loglikelihood import continuation_loglikelihoods
-from harness.measurement_cache import MeasurementCache
+from harness.measurement_cache import ByteBudgetMemo, MeasurementCache, key_digest, memo_budget
 from harness.perplexity import Perplexity, _default_window, perplexity
 from harness.profiles import profile_for, run_profile
 from harness.run_plan import RunConfig, RunPlan
@@ -94,7 +94,10 @@ def bytes_per_text(lm: LoadedModel, tokens: int, *, logits: bool = False) -> int
 
 
 def _module_bytes(module: torch.nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in module.state_dict().values())
+    """Bytes of the module's weights, a storage shared by tied weights (embedding and LM head) counted once."""
+    storages = {(t.untyped_storage().data_ptr(), t.device): t.untyped_storage().nbytes()
+                for t in module.state_dict().values()}
+    return sum(storages.values())
 
 
 @dataclass
@@ -114,7 +117,8 @@ class Measurements:
         self._weights: dict[Source, LoadedModel] = {}  # the loaded models kept, least recently used first
         self._tokenizers: dict[tuple[str, str | None], Any] = {}
         self._loaded: LoadedModel | None = None
-        self._memo: dict[tuple, Any] = {}
+        # derived results shared by claims, up to a byte budget (every one without the disk cache)
+        self._memo = ByteBudgetMemo(memo_budget() if self.cache.enabled else None)
         self.weights_hashes: dict[str, str] = {}
         self.loads: list[str] = []  # the label of every model loaded with its weights, in order
 
@@ -137,15 +141,28 @@ class Measurements:
         """``compute()`` once per ``key`` in this run; later calls with ``key`` return the same object.
 
         For results derived from measurements that several claims share (a similarity analysis, key
-        regions): held in memory only, never shared between two Measurements.
+        regions): held in memory only, never shared between two Measurements. The memo keeps at most
+        a byte budget of values (``$LINGUA_CLAIMS_MEMO_BYTES``, see :mod:`harness.measurement_cache`;
+        no limit with ``--no-measurement-cache``), least recently used dropped first: a dropped
+        value is computed again when asked for (expensive ones are on disk, see :meth:`derived`).
         """
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
+        found, value = self._memo.get(key)
+        if not found:
+            value = compute()
+            self._memo.put(key, value)
+        return value
 
     def memoised(self, key: tuple) -> bool:
         """Whether :meth:`memo` already holds a value for ``key`` (computes nothing)."""
         return key in self._memo
+
+    def derived(self, name: str, inputs: Sequence[dict], compute: Callable[[], T], **params) -> T:
+        """An expensive result derived from cached measurements, cached on disk like them: keyed by
+        ``name``, the digests of its ``inputs`` (the measurements' cache keys, :meth:`cache_key`) and
+        ``params`` (bump a ``version`` param when the computation changes), so a warm rerun
+        recomputes nothing; memoised in memory within the measurement cache's byte budget."""
+        key = {"kind": f"derived:{name}", "inputs": [key_digest(k) for k in inputs], **params}
+        return self.cache.get_or_compute(key, compute)
 
     # ------------------------------------------------------------------ models
     def loaded_model(self, revision: str | None = None, *, name: str | None = None) -> LoadedModel:
@@ -218,7 +235,8 @@ class Measurements:
         loaded = self._weights.pop(key, None)
         if loaded is None:
             loaded = load_model(
-                name, revision, device=self.config.device, dtype=self.config.dtype, toy_seed=self.config.toy_seed
+                name, revision, device=self.config.device, dtype=self.config.dtype, toy_seed=self.config.toy_seed,
+                device_map=self.config.device_map, max_memory=self.config.max_memory,
             )
             self.loads.append(loaded.label)
             self._release_for(_module_bytes(loaded.module))
@@ -322,8 +340,7 @@ class Measurements:
         from harness.metrics import average_precision
 
         concepts = list(concepts or self.data.concept_names)
-        loaded = self.loaded_model(revision)
-        key = self.cache_key(loaded, "expert_ap", lang=lang, concepts=concepts, max_length=self.config.max_length)
+        key = self.expert_scores_key(revision, lang, concepts)
 
         def compute():
             responses = self.concept_pool_responses(revision, lang)
@@ -334,6 +351,18 @@ class Measurements:
             return torch.stack(rows)
 
         return self.cache.get_or_compute(key, compute)
+
+    def expert_scores_key(self, revision: str | None, lang: str, concepts: Sequence[str] | None = None) -> dict:
+        """The cache key of :meth:`expert_scores` (computes nothing; what derived results cite)."""
+        concepts = list(concepts or self.data.concept_names)
+        return self.cache_key(self.loaded_model(revision), "expert_ap", lang=lang, concepts=concepts,
+                              max_length=self.config.max_length)
+
+    def similarity_keys(self, revision: str | None) -> list[dict]:
+        """The cache keys of :meth:`similarity_responses`' blocks, one per language (computes nothing)."""
+        loaded = self.loaded_model(revision)
+        return [self.cache_key(loaded, "similarity_mean", lang=lang, max_length=self.config.max_length)
+                for lang in self.plan.languages]
 
     def positive_medians(self, revision: str | None, lang: str, concept: str) -> torch.Tensor:
         """Median max-pooled response of every neuron over the concept's positives [n_units] (RF §8).
@@ -369,8 +398,7 @@ class Measurements:
             return pooled_responses(lm, texts, poolings=("mean",), **kwargs).mean
 
         blocks = []
-        for lang in languages:
-            key = self.cache_key(loaded, "similarity_mean", lang=lang, max_length=self.config.max_length)
+        for lang, key in zip(languages, self.similarity_keys(revision)):
             blocks.append(self.cache.get_or_compute(key, lambda lang=lang: mean_pooled(lang)))
         n = blocks[0].shape[0]
         language_ids = np.repeat(np.arange(len(languages)), n)
@@ -428,12 +456,12 @@ class Measurements:
         """Perplexity on ``lang``'s held-out text, with the given neurons zeroed (LF §4.3) or none.
 
         ``max_windows`` keeps only the shortest prefix of the held-out verses that fills that many
-        windows (where the window is known from the profile; otherwise all text is used), for
+        windows (the profile's window, else the config's: ``harness.perplexity._default_window``), for
         measurements repeated many times (LF-3's matrix has L² + 3L of them).
         """
         loaded = self.loaded_model(revision)
         profile = self.plan.profile
-        window = profile.perplexity_window if profile else None
+        window = profile.perplexity_window if profile else _default_window(getattr(loaded.module, "config", None))
         texts = self.data.texts("perplexity", lang)
         if max_windows is not None and window is not None:
             texts = _prefix_with_tokens(loaded.tokenizer, texts, max_windows * window)
@@ -521,7 +549,9 @@ class Measurements:
         langs = tuple(languages) if languages else self.config.languages
         config = replace(self.config, model=model, revision=None, checkpoints=None, early=None, mid=None, late=None,
                          languages=langs)
-        return Measurements(config, cache=self.cache)
+        other = Measurements(config, cache=self.cache)
+        other.loads = self.loads  # one count of the run's model loads, the family's included
+        return other
 
 
 def _prefix_with_tokens(tokenizer, texts: Sequence[str], n_tokens: int) -> list[str]:

@@ -16,8 +16,10 @@ import torch.nn.functional as F
 
 from harness.errors import NonFiniteActivationError
 from harness.extract import progress_bar
+from harness.generation import small_model_threads
 from harness.hooks import Intervention, intervene
 from harness.loading import LoadedModel
+from harness.profiles import config_window
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,9 @@ def windows(token_ids: Sequence[int], window: int) -> torch.Tensor:
 
 def _default_window(config, cap: int = 1024) -> int:
     """1024 tokens, or fewer where the model has fewer positions (GPT-2 ``n_positions``, OPT/LLaMA
-    ``max_position_embeddings``); longer windows would index past learned position embeddings."""
-    limit = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
-    return min(int(limit), cap) if limit else cap
+    ``max_position_embeddings``); longer windows would index past learned position embeddings
+    (:func:`harness.profiles.config_window`)."""
+    return config_window(config, cap)
 
 
 #: fp32 log-probabilities are computed for at most this many vocabulary entries at once (64 Mi floats,
@@ -97,7 +99,8 @@ def perplexity(
     ids = lm.tokenizer("\n\n".join(texts), add_special_tokens=False)["input_ids"]
     chunks = windows(ids, window)
     total, n_predicted = 0.0, 0
-    with intervene(lm.site, interventions), progress_bar(chunks.shape[0], desc, "window", progress) as bar:
+    with small_model_threads(lm.module), intervene(lm.site, interventions), \
+            progress_bar(chunks.shape[0], desc, "window", progress) as bar:
         for start in range(0, chunks.shape[0], batch_size):
             batch = chunks[start : start + batch_size].to(lm.device)
             logits = lm.module(input_ids=batch, use_cache=False).logits[:, :-1]

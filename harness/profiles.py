@@ -316,5 +316,14 @@ def _saved_window(folder: Path, cap: int = 1024) -> int:
         config = json.loads((folder / "config.json").read_text())
     except (OSError, ValueError):
         return cap
-    limit = config.get("n_positions") or config.get("max_position_embeddings")
+    return config_window(config, cap)
+
+
+def config_window(config: Any, cap: int = 1024) -> int:
+    """The perplexity window of a model without a profile, from its config (an object or a ``config.json``
+    dict): ``cap`` tokens (LF's 1024), or fewer where the model has fewer positions (GPT-2 ``n_positions``,
+    OPT/LLaMA ``max_position_embeddings``); longer windows would index past learned position embeddings.
+    BLOOM (ALiBi) declares none: 1024."""
+    get = config.get if isinstance(config, dict) else lambda name: getattr(config, name, None)
+    limit = get("n_positions") or get("max_position_embeddings")
     return min(int(limit), cap) if limit else cap

@@ -29,6 +29,7 @@ from harness.errors import HarnessError
 from harness.metrics import ALPHA
 from harness.report.catalogue import CATALOGUE
 from harness.report.records import ClaimRecord, to_jsonable, write_claims_json
+from harness.run_options import csv
 
 EXPECTATIONS_DIR = CLAIMS_DIR / "expectations"
 _RECORDS = pytest.StashKey[dict]()
@@ -36,55 +37,12 @@ _MEASURE = pytest.StashKey[object]()
 _EXPECT = pytest.StashKey["Expectations"]()
 
 
-def _csv(value: str | None) -> tuple[str, ...] | None:
-    if not value:
-        return None
-    return tuple(part.strip() for part in value.split(",") if part.strip())
-
-
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(f"must be ≥ 1, got {number}")
-    return number
-
-
 def pytest_addoption(parser):
+    from harness.run_options import RUN_OPTIONS
+
     group = parser.getgroup("claims", "claims of multilingual-LM papers")
-    group.addoption("--model", default="toy", help="toy (default), bloom-560m … bloom-7b1, a hub id, or a local folder")
-    group.addoption(
-        "--revision", default=None, help="checkpoint for single-checkpoint claims (e.g. global_step10000, step256)"
-    )
-    group.addoption(
-        "--checkpoints", default=None, help="comma-separated checkpoint series for trend claims, earliest first"
-    )
-    group.addoption(
-        "--early", default=None, help="the series' 'early' checkpoint (default: the profile's when in the series)"
-    )
-    group.addoption(
-        "--mid", default=None,
-        help="RF's mid-training checkpoint for steering (default: the profile's when in the series)",
-    )
-    group.addoption(
-        "--late", default=None,
-        help="the series' 'late' checkpoint (default: the profile's when in the series, else the last checkpoint)",
-    )
-    group.addoption("--models", default=None, help="comma-separated model family, smallest first, for the scale claims")
-    group.addoption("--languages", default=None, help="comma-separated evaluation languages (default: the model's)")
-    group.addoption("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 …")
-    group.addoption("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
-    group.addoption("--toy-seed", type=int, default=0, help="training seed of the toy model")
-    group.addoption(
-        "--top-k", type=int, default=None, help="k of the top-k expert neurons (default: 500/98,304 of the units)"
-    )
-    group.addoption(
-        "--generation-seeds", type=int, default=None, help="samples per steering condition (default per model)"
-    )
-    group.addoption(
-        "--batch-size", type=_positive_int, default=None,
-        help="texts per forward pass (default: automatic, 32 on the CPU, sized from free memory on CUDA)",
-    )
-    group.addoption("--data", default=None, help="folder with optional data (XStoryCloze JSONL for LF-8)")
+    for option in RUN_OPTIONS:  # shared with `python -m harness measure`
+        group.addoption(option.flag, **option.kwargs)
     group.addoption("--report-dir", default="reports", help="where claims.json, claims.md and figures/ are written")
     group.addoption("--no-measurement-cache", action="store_true", help="recompute every measurement")
 
@@ -92,31 +50,18 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "claim(id): the claim id of CLAIMS.md that a test asserts")
     config.stash[_RECORDS] = {}
+    run_config(config)  # options refused together stop the run here, with one line
 
 
 def run_config(config):
-    from harness.measurements import RunConfig
+    """The run's RunConfig from the command line (``harness.run_options``: the options ``measure`` shares);
+    a refused combination of options stops the run with one line."""
+    from harness.run_options import RunOptionError, run_config_from
 
-    opt = config.getoption
-    data = opt("--data")
-    return RunConfig(
-        model=opt("--model"),
-        revision=opt("--revision"),
-        checkpoints=_csv(opt("--checkpoints")),
-        early=opt("--early"),
-        mid=opt("--mid"),
-        late=opt("--late"),
-        models=_csv(opt("--models")),
-        languages=_csv(opt("--languages")),
-        device=opt("--device"),
-        dtype=opt("--dtype"),
-        toy_seed=opt("--toy-seed"),
-        k=opt("--top-k"),
-        generation_seeds=opt("--generation-seeds"),
-        data_dir=Path(data) if data else None,
-        batch_size=opt("--batch-size"),
-        use_cache=not opt("--no-measurement-cache"),
-    )
+    try:
+        return run_config_from(config.getoption, use_cache=not config.getoption("--no-measurement-cache"))
+    except RunOptionError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -216,9 +161,9 @@ def run_settings(config) -> dict:
     if model == "toy":
         settings["toy_seed"] = opt("--toy-seed")
     if opt("--checkpoints"):
-        settings["checkpoints"] = list(_csv(opt("--checkpoints")) or ())
+        settings["checkpoints"] = list(csv(opt("--checkpoints")) or ())
     if opt("--languages"):
-        settings["languages"] = list(_csv(opt("--languages")) or ())
+        settings["languages"] = list(csv(opt("--languages")) or ())
     if opt("--top-k"):
         settings["top_k"] = opt("--top-k")
     if opt("--generation-seeds"):
@@ -362,6 +307,8 @@ def write_claims(config, *, final: bool) -> bool:
     measurements = config.stash.get(_MEASURE, None)
     report_dir = Path(config.getoption("--report-dir"))
     provenance = measurements.provenance() if measurements is not None else {}
+    if measurements is not None:  # 0 after `python -m harness measure` with the same options
+        provenance["models_loaded"] = len(measurements.loads)
     write_claims_json(
         report_dir / "claims.json",
         model=config.getoption("--model"),

@@ -73,6 +73,8 @@ class RunConfig:
     languages: tuple[str, ...] | None = None
     device: str = "auto"
     dtype: str = "auto"
+    device_map: str | None = None  # --device-map: from_pretrained's device_map (a model over several devices)
+    max_memory: tuple[tuple[int | str, str], ...] | None = None  # --max-memory: (device, size) pairs for device_map
     toy_seed: int = 0
     k: int | None = None
     generation_seeds: int | None = None

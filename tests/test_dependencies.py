@@ -20,6 +20,7 @@ NEEDED = {
     "transformers": ("4.56", "from_pretrained(dtype=...) appeared in 4.56"),
     "huggingface-hub": ("0.34", "try_to_load_from_cache, scan_cache_dir and the `hf download` command"),
     "tokenizers": ("0.22", "the oldest that transformers 4.56 accepts"),
+    "accelerate": ("1.1", "measure's PartialState/gather_object; transformers 5 refuses device_map below 1.1"),
 }
 
 

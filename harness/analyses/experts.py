@@ -18,9 +18,9 @@ Controls computed next to every cross-lingual statistic:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -40,6 +40,8 @@ from harness.run_plan import missing_role
 
 MI_NEIGHBOURS = 3
 MI_RANDOM_STATE = 0
+#: bump when the MI computation changes: cached MI values (see ``Measurements.derived``) are then recomputed
+MI_VERSION = 1
 #: mismatched partners per concept for the per-layer overlap control (global overlap uses all)
 LAYER_PARTNERS = 8
 
@@ -60,6 +62,10 @@ class ExpertScores:
     ap: torch.Tensor  # [n_languages, n_concepts, n_units] float64
     n_layers: int
     units_per_layer: int
+    #: the measurement cache keys of each language's AP (``Measurements.expert_scores_key``) and the
+    #: run's ``Measurements.derived``, with which expensive results (MI) are cached; None: not cached
+    input_keys: tuple[dict, ...] | None = field(default=None, compare=False, repr=False)
+    derived: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def n_units(self) -> int:
@@ -75,8 +81,10 @@ class ExpertScores:
 
     def subset(self, languages: Sequence[str]) -> "ExpertScores":
         index = [self.languages.index(lang) for lang in languages]
+        keys = None if self.input_keys is None else tuple(self.input_keys[i] for i in index)
         return ExpertScores(
-            self.revision, tuple(languages), self.concepts, self.ap[index], self.n_layers, self.units_per_layer
+            self.revision, tuple(languages), self.concepts, self.ap[index], self.n_layers, self.units_per_layer,
+            keys, self.derived,
         )
 
 
@@ -90,7 +98,10 @@ def expert_scores(
     ap = torch.stack([measurements.expert_scores(revision, lang).to(torch.float64) for lang in languages])
     site = measurements.loaded_model(revision).site
     concepts = tuple(measurements.data.concept_names)
-    return ExpertScores(revision, languages, concepts, ap, site.n_layers, site.units_per_layer)
+    key_of = getattr(measurements, "expert_scores_key", None)
+    derived = getattr(measurements, "derived", None)
+    keys = tuple(key_of(revision, lang) for lang in languages) if key_of and derived else None
+    return ExpertScores(revision, languages, concepts, ap, site.n_layers, site.units_per_layer, keys, derived)
 
 
 # ---------------------------------------------------------------------------------- alignment
@@ -156,20 +167,31 @@ def mutual_information(
     The KSG estimator costs ≈ 0.3 s per concept and language pair at BLOOM-560m's 98,304 units on
     one CPU thread (≈ 10 CPU-minutes per checkpoint for 10 languages), hence the progress bar.
     Every row gets its own ``RandomState(MI_RANDOM_STATE)``, so the split into pairs does not
-    change the values.
+    change the values. Scores from a run (:func:`expert_scores` on ``Measurements``) cache each
+    pair's MI on disk, keyed by the two languages' AP cache keys: a warm rerun computes none.
     """
     from tqdm.auto import tqdm
 
     pairs = list(pairs) if pairs is not None else scores.pairs
-    ap = scores.ap
-    out = np.empty((ap.shape[1], len(pairs)))
-    names = scores.languages
+    out = np.empty((scores.ap.shape[1], len(pairs)))
     for p, (i, j) in enumerate(tqdm(pairs, desc=f"MI {scores.revision or 'final'}", disable=not progress, leave=False)):
-        mi = mutual_info_knn_batch(ap[i], ap[j], n_neighbors=MI_NEIGHBOURS, random_state=MI_RANDOM_STATE)
-        if not np.all(np.isfinite(mi.numpy())):
-            raise ValueError(f"MI between {names[i]} and {names[j]} expert scores is not finite")
-        out[:, p] = mi.numpy()
+        if scores.input_keys is None or scores.derived is None:
+            out[:, p] = _pair_mi(scores, i, j).numpy()
+            continue
+        out[:, p] = scores.derived(
+            "mutual_information", [scores.input_keys[i], scores.input_keys[j]], lambda i=i, j=j: _pair_mi(scores, i, j),
+            neighbours=MI_NEIGHBOURS, random_state=MI_RANDOM_STATE, version=MI_VERSION,
+        ).numpy()
     return out
+
+
+def _pair_mi(scores: ExpertScores, i: int, j: int) -> torch.Tensor:
+    """k-NN MI between languages ``i`` and ``j``'s AP, per concept: ``[n_concepts]`` float64."""
+    mi = mutual_info_knn_batch(scores.ap[i], scores.ap[j], n_neighbors=MI_NEIGHBOURS, random_state=MI_RANDOM_STATE)
+    if not np.all(np.isfinite(mi.numpy())):
+        names = scores.languages
+        raise ValueError(f"MI between {names[i]} and {names[j]} expert scores is not finite")
+    return torch.as_tensor(mi.numpy(), dtype=torch.float64)
 
 
 # ----------------------------------------------------------------------------------- overlap

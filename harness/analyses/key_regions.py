@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import torch
 
 from harness.errors import HarnessError
+from harness.measurement_cache import derived_result
 from harness.measurement_source import MeasurementSource
 from harness.metrics import (
     ALPHA,
@@ -50,6 +51,10 @@ RANDOM_FRACTION = 0.10
 #: PPL_WINDOWS windows of the language's held-out verses (2,048 tokens on the toy; all of the
 #: text for models with long windows)
 PPL_WINDOWS = 32
+#: a model without a profile (a saved folder, a hub id): the first PPL_TOKENS_UNPROFILED tokens instead,
+#: in windows of its config's length (``harness.profiles.config_window``, at most 1024): the toy's budget.
+#: 32 windows of 1024 tokens made LF-3 on a 2-layer, hidden-32 BLOOM take 800 CPU-seconds of a run's 5 minutes
+PPL_TOKENS_UNPROFILED = 2048
 CONTROL_SEED = 0
 #: elements per chunk of the bootstrap (bounds memory on large models). A resample's key test
 #: ``z > t`` is computed as ``d > 0 and d² > t²·var`` (``d`` = contribution − mean over
@@ -251,7 +256,11 @@ def key_regions_at(measurements: MeasurementSource, revision: str | None) -> tup
         n_layers = measurements.loaded_model(revision).site.n_layers
         return count_key_regions(responses, language_ids, meaning_ids, languages, n_layers)
 
-    return measurements.memo(("key_regions", revision), compute)
+    def cached() -> tuple[KeyRegions, KeyCounts]:  # on disk, keyed by the responses' cache keys
+        return derived_result(measurements, "key_regions", lambda: measurements.similarity_keys(revision), compute,
+                              n_boot=N_BOOT, seed=BOOT_SEED, threshold=THRESHOLD, version=1)
+
+    return measurements.memo(("key_regions", revision), cached)
 
 
 # ------------------------------------------------------------------------- layers over training
@@ -380,14 +389,32 @@ def deactivation_matrix(
     return Deactivation(tuple(langs), full, inc, same, rand10, sizes, fraction, n10, seed)
 
 
+def perplexity_windows(measurements: MeasurementSource, revision: str | None) -> tuple[int, str]:
+    """The windows of held-out text per language of LF-3's matrix, and the rule that chose them:
+    :data:`PPL_WINDOWS` with a profile, else as many as hold :data:`PPL_TOKENS_UNPROFILED` tokens in the
+    config's window."""
+    profile = measurements.plan.profile
+    if profile is not None:
+        return PPL_WINDOWS, f"the first {PPL_WINDOWS} windows of {profile.perplexity_window} tokens (the profile's)"
+    from harness.profiles import config_window
+
+    window = config_window(measurements.loaded_model(revision).module.config)
+    n = max(1, -(-PPL_TOKENS_UNPROFILED // window))
+    return n, (f"a model without a profile: the first {PPL_TOKENS_UNPROFILED} tokens, {n} window(s) of {window} "
+               f"(its config's window, at most 1024), not {PPL_WINDOWS} windows (the L² + 3L runs' cost)")
+
+
 def deactivation_at(
-    measurements: MeasurementSource, revision: str | None, *, max_windows: int | None = PPL_WINDOWS
+    measurements: MeasurementSource, revision: str | None, *, max_windows: int | None | Literal["default"] = "default"
 ) -> Deactivation:
     """:func:`deactivation_matrix` with ``Measurements.perplexity`` (cached per unit set).
 
     Every perplexity of the matrix is measured on the same text per language: the first
-    ``max_windows`` windows of its held-out verses (all of them where the window is unknown).
+    ``max_windows`` windows of its held-out verses (default: :func:`perplexity_windows`; None: all).
     """
+    budget = "the first max_windows windows" if max_windows is not None else "all of the held-out text"
+    if max_windows == "default":
+        max_windows, budget = perplexity_windows(measurements, revision)
     regions, _ = key_regions_at(measurements, revision)
 
     def ppl(lang: str, units: torch.Tensor | None) -> float:
@@ -398,6 +425,7 @@ def deactivation_at(
         full = [measurements.perplexity(revision, lang, max_windows=max_windows) for lang in regions.languages]
         result.text = {
             "max_windows": max_windows,
+            "budget": budget,
             "windows": [p.n_windows for p in full],
             "predicted_tokens": [p.n_predicted for p in full],
         }

@@ -13,6 +13,7 @@ indices ``1 … L`` (``LidResult.blocks``) and record index 0 alongside.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -91,6 +92,14 @@ class LidResult:
         return {"mean": self.mean.tolist(), "std": self.seed_std.tolist()}
 
 
+def _cores() -> int:
+    """CPU cores this process may run on (the probes fit side by side, one per core)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - no sched_getaffinity on this platform
+        return max(1, os.cpu_count() or 1)
+
+
 def lid_by_layer(
     measurements: MeasurementSource, revision: str | None, *, seeds: Sequence[int] = PROBE_SEEDS
 ) -> LidResult:
@@ -100,9 +109,12 @@ def lid_by_layer(
     rows = []
     for seed, seed_states in zip(seeds, states):
         # a probe is ~10⁶ flops per iteration: BLAS threads only add synchronisation, and on a
-        # busy 2-core machine their spin-waits made the fits ~40× slower
+        # busy 2-core machine their spin-waits made the fits ~40× slower; the layers' probes are fit
+        # side by side instead, one per core (same accuracies; 1.5-1.6x less wall time on 2 cores)
         with threadpool_limits(limits=1, user_api="blas"):
-            rows.append(lid_probe(seed_states, labels, seeds=(seed,), test_fraction=TEST_FRACTION)[0].numpy())
+            rows.append(
+                lid_probe(seed_states, labels, seeds=(seed,), test_fraction=TEST_FRACTION, workers=_cores())[0].numpy()
+            )
     n = int(len(labels))
     splits = probe_splits(labels, seeds, test_fraction=TEST_FRACTION)
     return LidResult(

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from harness.layer_groups import lf_quarters as layer_groups  # noqa: F401  re-export for claims/
+from harness.measurement_cache import derived_result
 from harness.measurement_source import MeasurementSource
 from harness.metrics import (
     Decision,
@@ -389,7 +390,11 @@ def similarity_at(
         languages = measurements.plan.languages
         return analyse_similarity(responses, language_ids, meaning_ids, languages, n_layers, per_layer=per_layer)
 
-    return measurements.memo(("similarity", revision, per_layer), compute)
+    def cached() -> SimilarityAnalysis:  # on disk, keyed by the responses' cache keys (a warm rerun computes none)
+        return derived_result(measurements, "similarity", lambda: measurements.similarity_keys(revision), compute,
+                              per_layer=per_layer, n_boot=N_BOOT, seed=BOOT_SEED, version=1)
+
+    return measurements.memo(("similarity", revision, per_layer), cached)
 
 
 # ------------------------------------------------------------------------------ checkpoints

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 import numpy as np
@@ -21,6 +22,7 @@ def lid_probe(
     seeds: Sequence[int] = (0, 1, 2),
     test_fraction: float = 0.2,
     max_iter: int = 1000,
+    workers: int = 1,
 ) -> torch.Tensor:
     """Held-out accuracy of a language-ID probe for every seed and layer.
 
@@ -30,6 +32,8 @@ def lid_probe(
     random_state=seed)``; the same split for every layer), then per layer a
     ``StandardScaler + LogisticRegression(lbfgs, max_iter)`` is fit on the training part and
     scored on the held-out part. Returns ``Tensor[n_seeds, n_layers]`` float64 accuracies.
+    ``workers`` > 1 fits that many (seed, layer) probes at a time in threads: each fit is the same
+    deterministic computation, so the accuracies do not depend on it (only the wall time does).
 
     Examples
     --------
@@ -49,14 +53,23 @@ def lid_probe(
         raise ValueError(f"need one label per sample ({x.shape[1]}), got {y.shape[0]}")
     if np.unique(y).size < 2:
         raise ValueError("a language-ID probe needs at least two languages")
+    splits = probe_splits(y, seeds, test_fraction=test_fraction)
+    jobs = [(si, layer) for si in range(len(splits)) for layer in range(x.shape[0])]
+
+    def fit(job: tuple[int, int]) -> float:
+        (train, test), layer = splits[job[0]], job[1]
+        model = make_pipeline(StandardScaler(), LogisticRegression(solver="lbfgs", max_iter=max_iter))
+        model.fit(x[layer, train], y[train])
+        return float(np.mean(model.predict(x[layer, test]) == y[test]))
+
+    if workers > 1 and len(jobs) > 1:
+        with ThreadPoolExecutor(max_workers=min(int(workers), len(jobs))) as pool:
+            scores = list(pool.map(fit, jobs))
+    else:
+        scores = [fit(job) for job in jobs]
     out = np.empty((len(seeds), x.shape[0]), dtype=np.float64)
-    for si, (train, test) in enumerate(probe_splits(y, seeds, test_fraction=test_fraction)):
-        for layer in range(x.shape[0]):
-            model = make_pipeline(
-                StandardScaler(), LogisticRegression(solver="lbfgs", max_iter=max_iter)
-            )
-            model.fit(x[layer, train], y[train])
-            out[si, layer] = float(np.mean(model.predict(x[layer, test]) == y[test]))
+    for (si, layer), score in zip(jobs, scores):
+        out[si, layer] = score
     return torch.from_numpy(out)
 
 

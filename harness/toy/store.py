@@ -66,12 +66,24 @@ def _signature(root: Path, names) -> tuple:
     return tuple(out)
 
 
+def _remembered_manifest(root: Path) -> tuple[dict, tuple] | None:
+    """The manifest of a root verified in this process and its signature, while none of its files changed
+    (saves parsing the manifest, with its training log, on every call)."""
+    with _LOCK:
+        known = _VERIFIED.get(str(root))
+    if known is None:
+        return None
+    signature, manifest = known
+    return (manifest, signature) if _signature(root, [MANIFEST, *_listed_files(manifest)]) == signature else None
+
+
 def check_root(root: Path, recipe: ToyRecipe, seed: int, data_hash: str) -> str | None:
     """None when ``root`` is a complete run of (recipe, seed, data); else why it is not."""
     root = Path(root)
     if not root.is_dir():
         return "absent"
-    manifest = read_manifest(root)
+    remembered = _remembered_manifest(root)
+    manifest = remembered[0] if remembered else read_manifest(root)
     if manifest is None:
         return f"{MANIFEST} is missing or not JSON"
     try:
@@ -85,13 +97,11 @@ def check_root(root: Path, recipe: ToyRecipe, seed: int, data_hash: str) -> str 
         return f"{MANIFEST} is incomplete"
     if steps != checkpoint_steps(recipe.steps):
         return "its checkpoint list is incomplete"
+    if remembered:
+        return None
     signature = _signature(root, [MANIFEST, *files])
     if not signature:
         return "a listed file is missing"
-    with _LOCK:
-        known = _VERIFIED.get(str(root))
-    if known and known[0] == signature:
-        return None
     for name, digest in files.items():
         if sha256_file(root / name) != digest:
             return f"{name} does not match its recorded sha256"
@@ -104,23 +114,59 @@ def check_root(root: Path, recipe: ToyRecipe, seed: int, data_hash: str) -> str 
 _DATA_HASHES: dict[tuple, str] = {}
 
 
-def _default_corpus(languages: Sequence[str]) -> tuple[dict[str, list[str]], str]:
-    """``training_corpus(languages)`` and its hash, hashed once per process while its files are unchanged."""
-    from harness.data import training_corpus
+class _LazyCorpus(Mapping[str, Sequence[str]]):
+    """``training_corpus(languages)``, read on first access (only training needs the verses)."""
+
+    def __init__(self, languages: Sequence[str]) -> None:
+        self._languages = tuple(languages)
+        self._corpus: dict[str, list[str]] | None = None
+
+    def _load(self) -> dict[str, list[str]]:
+        if self._corpus is None:
+            from harness.data import training_corpus
+
+            self._corpus = training_corpus(self._languages)
+        return self._corpus
+
+    def __getitem__(self, lang: str) -> Sequence[str]:
+        return self._load()[lang]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
+def _data_key(languages: Sequence[str]) -> tuple:
     from harness.data.spec import train_files
     from harness.data.store import entry_dir
 
-    corpus = training_corpus(languages)  # builds or verifies the data entry
     entry = entry_dir()
-    key = (
+    return (
         tuple(languages),
         str(entry),
         _signature(entry, ["manifest.json", *(train_files(lang)[0] for lang in languages)]),
     )
+
+
+def _default_corpus(languages: Sequence[str]) -> tuple[Mapping[str, Sequence[str]], str]:
+    """``training_corpus(languages)`` and its hash, hashed once per process while its files are unchanged.
+
+    Once hashed, later calls return the hash and a corpus that is read only if used (verifying a cached
+    run needs the hash alone; reading and hashing the verses took ~40 ms a call).
+    """
+    from harness.data import training_corpus
+
+    key = _data_key(languages)
     with _LOCK:
         data_hash = _DATA_HASHES.get(key) if key[2] else None
-    if data_hash is None:
-        data_hash = corpus_hash(corpus, languages)
+    if data_hash is not None:
+        return _LazyCorpus(languages), data_hash
+    corpus = training_corpus(languages)  # builds or verifies the data entry
+    key = _data_key(languages)
+    data_hash = corpus_hash(corpus, languages)
+    if key[2]:
         with _LOCK:
             _DATA_HASHES[key] = data_hash
     return corpus, data_hash
@@ -185,7 +231,7 @@ def ensure_toy(
             log.warning("the machine is busy: training the toy in a child process with OMP_WAIT_POLICY=PASSIVE")
             train_in_child(recipe, root, seed, progress)
         else:
-            train_toy(recipe, root, seed, progress, corpus=corpus)
+            train_toy(recipe, root, seed, progress, corpus=dict(corpus))  # read now if not yet read
         problem = check_root(root, recipe, seed, data_hash)
         if problem is not None:  # pragma: no cover - a run that does not verify right after training
             raise ModelNotAvailableError(f"toy run {root} did not verify after training: {problem}")

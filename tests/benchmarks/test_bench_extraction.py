@@ -53,7 +53,15 @@ if str(_CORE_TESTS) not in sys.path:
 
 from tiny_models import SENTENCES, build_tokenizer  # noqa: E402
 
-from harness.extract import hidden_states_at, hidden_states_at_seeds, length_sorted_batches, pooled_responses, tokenize  # noqa: E402
+from harness.extract import (  # noqa: E402
+    bloom_gelu_inplace,
+    fast_exact_gelu,
+    hidden_states_at,
+    hidden_states_at_seeds,
+    length_sorted_batches,
+    pooled_responses,
+    tokenize,
+)
 from harness.loading import LoadedModel, Source  # noqa: E402
 from harness.sites import neuron_site  # noqa: E402
 
@@ -198,9 +206,10 @@ def test_extraction_overhead_against_a_plain_forward(benchmark, tokenizer, toy_m
             lm.module(input_ids=input_ids, attention_mask=mask, use_cache=False)
 
     @torch.inference_mode()
-    def backbone_forward():
-        for input_ids, mask in batches:
-            lm.module.transformer(input_ids=input_ids, attention_mask=mask, use_cache=False)
+    def backbone_forward():  # with the GELU extraction runs (bit-identical to BLOOM's, faster): overhead only
+        with fast_exact_gelu(lm.module):
+            for input_ids, mask in batches:
+                lm.module.transformer(input_ids=input_ids, attention_mask=mask, use_cache=False)
 
     def extract():
         return pooled_responses(lm, texts, batch_size=batch_size, max_length=max_length, progress=False)
@@ -247,6 +256,44 @@ def test_extraction_overhead_against_a_plain_forward(benchmark, tokenizer, toy_m
         f"(bound {100 * MAX_OVERHEAD:.0f} %)"
     )
     assert vs_full <= 1 + MAX_OVERHEAD
+
+
+MIN_GELU_SPEEDUP = 1.05
+
+
+def test_inplace_bloom_gelu_against_transformers(benchmark, one_thread):
+    """``bloom_gelu_inplace`` (what extraction runs) against transformers' ``bloom_gelu_forward`` on one
+    batch of the toy's MLP activations [32 sentences, 60 tokens, 512 units], paired in the same run:
+    ~1.15x faster in user CPU time (1 thread) where the allocator reuses freed memory, 2.5x (10.5 against
+    4.2 ms, user + system) in a fresh process whose allocator maps every temporary afresh; pooled extraction
+    on the toy ~9 % cheaper. The values are bit-identical (tests/core/test_core_extract)."""
+    from transformers.models.bloom.modeling_bloom import bloom_gelu_forward
+
+    x = torch.randn(32, 60, 512, generator=torch.Generator().manual_seed(0))
+
+    def run(fn):
+        def timed():
+            with torch.inference_mode():
+                for _ in range(5):
+                    fn(x)
+
+        return timed
+
+    baseline, candidate = run(bloom_gelu_forward), run(bloom_gelu_inplace)
+    baseline(), candidate()
+    times = _paired_cpu_times(baseline, candidate, ROUNDS)
+    speedup = 1 / _median_ratio(times["user"])
+    benchmark.extra_info.update(
+        shape=[32, 60, 512],
+        threads=1,
+        timer="user CPU time of this thread, median of paired per-round ratios (5 calls a round), GC paused",
+        transformers_ms=round(1e3 * statistics.median(times["user"][0]) / 5, 3),
+        inplace_ms=round(1e3 * statistics.median(times["user"][1]) / 5, 3),
+        speedup=round(speedup, 3),
+        speedup_user_plus_system=round(1 / _median_ratio(times["total"]), 3),
+    )
+    benchmark.pedantic(candidate, rounds=3, iterations=1)
+    assert speedup > MIN_GELU_SPEEDUP, f"in-place GELU only {speedup:.2f}x transformers' (need > {MIN_GELU_SPEEDUP}x)"
 
 
 MAX_SEEDS_RATIO = 0.5
@@ -362,9 +409,10 @@ def test_extraction_overhead_cuda(benchmark, tokenizer, toy_model):
     batches, n_tokens = _batches(lm, texts, 64, 128)
 
     @torch.inference_mode()
-    def backbone_forward():
-        for input_ids, mask in batches:
-            lm.module.transformer(input_ids=input_ids, attention_mask=mask, use_cache=False)
+    def backbone_forward():  # with the GELU extraction runs (bit-identical to BLOOM's, faster): overhead only
+        with fast_exact_gelu(lm.module):
+            for input_ids, mask in batches:
+                lm.module.transformer(input_ids=input_ids, attention_mask=mask, use_cache=False)
         _synchronize(lm.device)
 
     def extract():

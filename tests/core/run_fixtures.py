@@ -91,6 +91,9 @@ class RecordingCache(MeasurementCache):
         return self.stub(key)
 
     def get_or_compute(self, key: dict, compute: Callable[[], Any]) -> Any:
+        if str(key["kind"]).startswith("derived:"):  # results derived from the stubs (Measurements.derived)
+            self.keys.append(key)
+            return compute()
         return self.load(key)
 
     def store(self, key: dict, value: Any) -> None:

@@ -8,7 +8,15 @@ import torch
 from tiny_models import SENTENCES, neurons_by_definition
 
 from harness.errors import NonFiniteActivationError
-from harness.extract import hidden_states_at, hidden_states_at_seeds, length_sorted_batches, pooled_responses, tokenize
+from harness.extract import (
+    bloom_gelu_inplace,
+    fast_exact_gelu,
+    hidden_states_at,
+    hidden_states_at_seeds,
+    length_sorted_batches,
+    pooled_responses,
+    tokenize,
+)
 from harness.hooks import Intervention
 
 ATOL = 1e-5
@@ -232,3 +240,63 @@ def test_continuation_loglikelihood_is_scored_after_the_bos(bos_lm):
         logp = torch.log_softmax(bos_lm.module(input_ids=ids).logits[0, :-1].double(), dim=-1)
         expected = sum(float(logp[1 + len(ctx) + t - 1, tok]) for t, tok in enumerate(cont))
         assert float(got[i]) == pytest.approx(expected, abs=1e-4)
+
+
+# ------------------------------------------------------------------ BLOOM's GELU in place (speed only)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 7), (3, 5, 64), (2, 37, 512)])
+def test_inplace_bloom_gelu_is_bit_identical(shape):
+    from transformers.models.bloom.modeling_bloom import bloom_gelu_forward
+
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(sum(shape))) * 4
+    flat = x.view(-1)
+    flat[: min(6, flat.numel())] = torch.tensor([0.0, -0.0, float("inf"), -float("inf"), 1e30, -1e-30])[: flat.numel()]
+    before = x.clone()
+    got, expected = bloom_gelu_inplace(x), bloom_gelu_forward(x)
+    assert torch.equal(got.view(torch.int32), expected.view(torch.int32))  # bits, NaN (-inf · 0) included
+    assert torch.equal(x, before)
+
+
+def test_fast_gelu_gives_the_same_bits_and_restores_the_model(load_tiny):
+    lm = load_tiny("bloom")
+    gelus = [m for m in lm.module.modules() if type(m).__name__ == "BloomGelu"]
+    assert gelus
+    inside = []
+    real = bloom_gelu_inplace
+
+    def counting(x):
+        inside.append(1)
+        return real(x)
+
+    import harness.extract as extract
+
+    with torch.inference_mode():
+        ids = torch.tensor([lm.tokenizer(SENTENCES[3], add_special_tokens=False)["input_ids"]])
+        reference = lm.module(input_ids=ids).logits
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(extract, "bloom_gelu_inplace", counting)
+        with pytest.raises(RuntimeError, match="boom"), fast_exact_gelu(lm.module):
+            with torch.inference_mode():
+                fast = lm.module(input_ids=ids).logits
+            x = torch.randn(4, 8, requires_grad=True)
+            gelus[0](x).sum().backward()  # a gradient is needed: the module's own forward, no in-place error
+            raise RuntimeError("boom")
+    assert len(inside) == len(gelus)
+    assert torch.equal(fast, reference)
+    assert all("forward" not in vars(m) for m in gelus)
+
+
+def test_pooled_responses_and_states_do_not_change_with_the_fast_gelu(load_tiny, monkeypatch):
+    import contextlib
+
+    import harness.extract as extract
+
+    lm = load_tiny("bloom")
+    fast = pooled_responses(lm, SENTENCES, batch_size=4, progress=False)
+    fast_states, _ = hidden_states_at(lm, SENTENCES, seed=1, batch_size=4, progress=False)
+    monkeypatch.setattr(extract, "fast_exact_gelu", lambda model: contextlib.nullcontext(model))
+    plain = pooled_responses(lm, SENTENCES, batch_size=4, progress=False)
+    plain_states, _ = hidden_states_at(lm, SENTENCES, seed=1, batch_size=4, progress=False)
+    assert torch.equal(fast.max, plain.max) and torch.equal(fast.mean, plain.mean)
+    assert torch.equal(fast_states, plain_states)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from tiny_models import down_projections, down_weight_columns
 
-from harness.generation import GenerationConfig, generate, nucleus_probabilities
+from harness.generation import GenerationConfig, generate, nucleus_probabilities, sorted_nucleus_probabilities
 from harness.hooks import Intervention
 
 CONFIG = GenerationConfig(top_p=0.9, temperature=0.8, max_new_tokens=10)
@@ -82,7 +82,64 @@ def test_nucleus_probabilities_keep_the_smallest_set_reaching_top_p():
     assert int((nucleus_probabilities(logits, top_p=0.6, temperature=1.0) > 0).sum()) == 2
 
 
+@pytest.mark.parametrize("vocab", [300, 50_000])
+@pytest.mark.parametrize("scale", [0.3, 2.0, 8.0])
+@pytest.mark.parametrize("top_p", [0.5, 0.9, 1.0])
+def test_nucleus_probabilities_equal_the_full_sort_on_random_logits(vocab, scale, top_p):
+    """Bit for bit the full-sort reference, from peaked rows (a few candidates) to flat ones (most of the vocab)."""
+    generator = torch.Generator().manual_seed(vocab + int(10 * scale))
+    logits = torch.randn(16, vocab, generator=generator) * scale
+    logits[0] *= 20  # one nearly one-hot row next to the others
+    fast = nucleus_probabilities(logits, top_p, 0.8)
+    assert torch.equal(fast, sorted_nucleus_probabilities(logits, top_p, 0.8))
+    # so the same seed draws the same tokens
+    draws = [torch.multinomial(p, 5, replacement=True, generator=torch.Generator().manual_seed(7)) for p in (
+        fast, sorted_nucleus_probabilities(logits, top_p, 0.8))]
+    assert torch.equal(*draws)
+
+
+def test_nucleus_sampling_never_sorts_the_full_vocabulary_when_the_nucleus_is_small(monkeypatch):
+    """The structural reason for the sampler's speed: at BLOOM's vocabulary and a peaked distribution it
+    ranks a few hundred candidates (topk), never all 250,880 entries."""
+    asked: list[int] = []
+    topk = torch.Tensor.topk
+
+    def counting_topk(self, k, *args, **kwargs):
+        asked.append(int(k))
+        return topk(self, k, *args, **kwargs)
+
+    def no_sort(*_args, **_kwargs):
+        raise AssertionError("the full vocabulary was sorted")
+
+    logits = torch.randn(4, 250_880, generator=torch.Generator().manual_seed(0)) * 6
+    expected = sorted_nucleus_probabilities(logits, 0.9, 0.8)
+    monkeypatch.setattr(torch.Tensor, "topk", counting_topk)
+    monkeypatch.setattr(torch.Tensor, "sort", no_sort)
+    monkeypatch.setattr(torch, "sort", no_sort)
+    kept = nucleus_probabilities(logits, 0.9, 0.8)
+    assert asked and max(asked) <= 4096, asked
+    assert int((kept > 0).sum(dim=-1).max()) <= max(asked)
+    assert torch.equal(kept, expected)
+
+
 def test_generation_config_validates():
     for bad in (dict(top_p=0.0), dict(top_p=1.5), dict(temperature=0.0), dict(max_new_tokens=0)):
         with pytest.raises(ValueError):
             GenerationConfig(**bad)
+
+
+def test_a_small_model_generates_on_one_thread_and_the_thread_count_is_restored(load_tiny):
+    """Tiny models' operations are too small to share between threads (on a loaded 2-core machine two
+    spinning OpenMP threads made generation 16× slower); the caller's setting comes back after."""
+    lm = load_tiny("bloom")
+    seen: list[int] = []
+    handle = lm.module.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        generate(lm, [0, 1], config=CONFIG, progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        handle.remove()
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {1}

@@ -286,8 +286,8 @@ def test_every_measurement_asks_the_cache_for_its_recorded_key(tmp_path):
         {"kind": "probe_states", "lang": "zh", "seed": 2, "max_length": 128},
         {"kind": "probe_states", "lang": "en", "seed": 1, "max_length": 128},
         {"kind": "probe_states", "lang": "zh", "seed": 1, "max_length": 128},
-        {"kind": "perplexity", "lang": "es", "zeroed": "none", "window": None},
-        {"kind": "perplexity", "lang": "es", "zeroed": "7f9ff4be5a96c18a", "window": None},
+        {"kind": "perplexity", "lang": "es", "zeroed": "none", "window": 1024},  # no profile: the config's window
+        {"kind": "perplexity", "lang": "es", "zeroed": "7f9ff4be5a96c18a", "window": 1024, "max_windows": 4},
         {"kind": "loglikelihood", "pairs": "456bdb6c8e6ee04a00e1d63f1876c640", "n": 2, "window": 2048},
         {"kind": "generations", "units": "none", "values": "none", "seeds": [0, 1, 2],
          "config": "GenerationConfig(top_p=0.9, temperature=0.8, max_new_tokens=64)"},

@@ -96,3 +96,56 @@ def test_perplexity_refuses_empty_input_and_nan(load_tiny, fresh_tiny):
         lm.module.transformer.h[0].mlp.dense_h_to_4h.bias[0] = float("nan")
     with pytest.raises(NonFiniteActivationError):
         perplexity(lm, SENTENCES, window=16)
+
+
+def _source(profile, config):
+    """A stand-in MeasurementSource: the run's profile and a model with ``config``; counts perplexity calls."""
+    from types import SimpleNamespace
+
+    calls = []
+
+    def ppl(revision, lang, *, zeroed=None, label="full", max_windows=None):
+        calls.append(max_windows)
+        from harness.perplexity import Perplexity
+
+        return Perplexity(2.0, 1.0, 10, 1)
+
+    source = SimpleNamespace(plan=SimpleNamespace(profile=profile),
+                             loaded_model=lambda revision=None: SimpleNamespace(module=SimpleNamespace(config=config)),
+                             perplexity=ppl)
+    return source, calls
+
+
+@pytest.mark.parametrize("positions, expected", [(None, 2), (128, 16), (4096, 2), (16, 128)])
+def test_lf3_measures_a_model_without_profile_on_2048_tokens_in_its_config_windows(positions, expected):
+    """The structural reason LF-3 is cheap on a small saved model: a few windows, not 32 of 1024 tokens each."""
+    from types import SimpleNamespace
+
+    from harness.analyses.key_regions import PPL_TOKENS_UNPROFILED, PPL_WINDOWS, perplexity_windows
+    from harness.profiles import ModelProfile
+
+    config = SimpleNamespace(n_positions=positions)  # BLOOM (ALiBi) declares none: 1024
+    n, budget = perplexity_windows(_source(None, config)[0], None)
+    assert (n, PPL_TOKENS_UNPROFILED) == (expected, 2048)
+    assert "without a profile" in budget and f"{expected} window(s)" in budget
+    profiled = ModelProfile("m", None, perplexity_window=64)
+    assert perplexity_windows(_source(profiled, config)[0], None)[0] == PPL_WINDOWS
+
+
+def test_lf3s_perplexities_of_a_model_without_profile_all_use_the_small_budget(monkeypatch):
+    """Every one of the L² + 3L perplexity runs asks for the same few windows (12 languages: 180 runs of 2 windows)."""
+    from types import SimpleNamespace
+
+    from harness.analyses import key_regions
+
+    languages = ("en", "es", "fr", "pt", "de", "ru", "zh", "ar", "hi", "vi", "id", "sw")
+    mask = torch.zeros(len(languages), 40, dtype=torch.bool)
+    for i in range(len(languages)):
+        mask[i, 3 * i: 3 * i + 2] = True
+    regions = key_regions.KeyRegions(languages, mask, n_layers=2)
+    monkeypatch.setattr(key_regions, "key_regions_at", lambda measurements, revision: (regions, None))
+    source, calls = _source(None, SimpleNamespace())
+    source.memo = lambda key, compute: compute()
+    result = key_regions.deactivation_at(source, None)
+    assert result.text["max_windows"] == 2 and "2048" in result.text["budget"]
+    assert len(calls) == 12 * 12 + 3 * 12 + 12 and set(calls) == {2}

@@ -72,3 +72,17 @@ def test_effective_test_size_is_kish_and_bounded():
     splits = probe_splits(langs, (0, 1, 2), test_fraction=0.2)
     n_eff = effective_test_size(splits, len(langs))
     assert 80 < n_eff < 240  # between one seed's 80 and the three seeds' 240 held-out predictions
+
+
+def test_probes_fit_side_by_side_give_the_same_accuracies():
+    """``workers`` changes only the wall time: every (seed, layer) accuracy lands where the serial fit puts it."""
+    rng = np.random.default_rng(1)
+    feats, langs = synthetic(n_per_lang=30, d=6)
+    # layers from separable to noise: their accuracies differ, so a probe scored into the wrong cell shows
+    weights = (1, 0.5, 0.2, 0.1, 0)
+    layers = [feats[0] * w + feats[1] * (1 - w) * 6 + rng.standard_normal(feats[0].shape) for w in weights]
+    features = torch.from_numpy(np.stack(layers))
+    serial = lid_probe(features, list(langs), seeds=(0, 1))
+    assert len(set(serial.flatten().tolist())) > 3
+    for workers in (2, 64):
+        assert torch.equal(lid_probe(features, list(langs), seeds=(0, 1), workers=workers), serial)

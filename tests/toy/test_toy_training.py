@@ -83,6 +83,7 @@ def test_layout_and_loading(trained, tiny_recipe):
 
 
 def test_same_seed_same_weights_other_seed_other_weights(trained, tiny_recipe, tiny_corpus, tmp_path):
+    train._PREPARED.clear()  # tokenizer and windows derived again, not reused from the first run
     again = train_toy(tiny_recipe, tmp_path / "again", seed=0, progress=False, corpus=tiny_corpus)
     other = train_toy(tiny_recipe, tmp_path / "other", seed=1, progress=False, corpus=tiny_corpus)
     assert weights_of(tmp_path / "again") == weights_of(trained)
@@ -198,3 +199,99 @@ def test_training_leaves_the_global_random_state_alone(tiny_recipe, tiny_corpus,
     torch.manual_seed(1234)
     train_toy(tiny_recipe, tmp_path / "run", seed=0, progress=False, corpus=tiny_corpus)
     assert torch.equal(torch.rand(3), expected)
+
+
+# ------------------------------------------------------------------ speed-ups that change no result
+
+
+class _FakeLibc:
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def mallopt(self, param: int, value: int) -> int:
+        self.calls.append(("mallopt", param, value))
+        return 1
+
+    def malloc_trim(self, pad: int) -> int:
+        self.calls.append(("malloc_trim", pad))
+        return 1
+
+
+def test_steady_heap_sets_and_resets_glibc_thresholds_even_on_failure(monkeypatch):
+    fake = _FakeLibc()
+    monkeypatch.setattr(train, "_glibc", lambda: fake)
+    with pytest.raises(RuntimeError, match="boom"), train.steady_heap(keep_bytes=1 << 20):
+        assert fake.calls == [("mallopt", -3, 1 << 20), ("mallopt", -1, 2 << 20)]
+        raise RuntimeError("boom")
+    assert fake.calls[2:] == [("mallopt", -3, 32 << 20), ("mallopt", -1, 64 << 20), ("malloc_trim", 0)]
+    monkeypatch.setattr(train, "_glibc", lambda: None)  # not glibc: nothing to set
+    with train.steady_heap():
+        pass
+
+
+def test_steady_heap_changes_no_weight(trained, tiny_recipe, tiny_corpus, tmp_path, monkeypatch):
+    import contextlib
+
+    monkeypatch.setattr(train, "steady_heap", contextlib.nullcontext)
+    train_toy(tiny_recipe, tmp_path / "default-heap", seed=0, progress=False, corpus=tiny_corpus)
+    assert weights_of(tmp_path / "default-heap") == weights_of(trained)
+
+
+def test_a_verified_run_is_not_parsed_again_until_a_file_changes(trained, tiny_recipe, tiny_corpus, monkeypatch):
+    import os
+
+    reads = []
+    real = store.read_manifest
+    monkeypatch.setattr(store, "read_manifest", lambda root: reads.append(1) or real(root))
+    data_hash = real(trained)["data_hash"]
+    assert store.check_root(trained, tiny_recipe, 0, data_hash) is None
+    assert store.check_root(trained, tiny_recipe, 0, data_hash) is None
+    assert reads == []  # verified when trained, in this process
+    assert store.check_root(trained, tiny_recipe, 1, data_hash) == "its seed or data hash differs"
+    manifest = trained / "manifest.json"
+    stat = manifest.stat()
+    os.utime(manifest, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert store.check_root(trained, tiny_recipe, 0, data_hash) is None
+    assert reads == [1]
+
+
+def test_default_corpus_reads_the_verses_only_while_unhashed(data_cache, monkeypatch):
+    import harness.data as data
+
+    if data_cache is None:
+        monkeypatch.delenv("LINGUA_CLAIMS_CACHE", raising=False)
+    else:
+        monkeypatch.setenv("LINGUA_CLAIMS_CACHE", data_cache)
+    languages = ("en", "sw")
+    calls = []
+    real = data.training_corpus
+    monkeypatch.setattr(data, "training_corpus", lambda langs: calls.append(tuple(langs)) or real(langs))
+    monkeypatch.setattr(store, "_DATA_HASHES", {})
+    corpus, data_hash = store._default_corpus(languages)
+    assert calls == [languages]
+    again, same_hash = store._default_corpus(languages)
+    assert same_hash == data_hash and calls == [languages]  # hashed already: nothing read
+    assert list(again["sw"]) == list(corpus["sw"]) and sorted(again) == sorted(corpus) and len(again) == 2
+    assert calls == [languages, languages]  # read on first use, once
+    assert list(again["en"]) == list(corpus["en"]) and len(calls) == 2
+
+
+def test_another_size_reuses_the_tokenizer_and_windows_with_the_same_result(trained, tiny_recipe, tiny_corpus, tmp_path,
+                                                                             monkeypatch):
+    import dataclasses
+
+    small = dataclasses.replace(tiny_recipe, hidden_size=16, n_layer=1)
+    calls = []
+    real_tokenizer, real_windows = train.train_tokenizer, train.draw_windows
+    monkeypatch.setattr(train, "train_tokenizer", lambda *a: calls.append("tokenizer") or real_tokenizer(*a))
+    monkeypatch.setattr(train, "draw_windows", lambda *a: calls.append("windows") or real_windows(*a))
+    reused = train_toy(small, tmp_path / "reused", seed=0, progress=False, corpus=tiny_corpus)
+    assert calls == []  # trained right before (the fixture): same data, tokenizer and data order
+    train._PREPARED.clear()
+    fresh = train_toy(small, tmp_path / "fresh", seed=0, progress=False, corpus=tiny_corpus)
+    assert calls == ["tokenizer", "windows"]
+    assert reused["tokenizer"] == fresh["tokenizer"] and reused["corpus"] == fresh["corpus"]
+    assert weights_of(tmp_path / "reused") == weights_of(tmp_path / "fresh")
+    assert [r["loss"] for r in reused["log"]] == [r["loss"] for r in fresh["log"]]
+    train_toy(small, tmp_path / "other-seed", seed=1, progress=False, corpus=tiny_corpus)
+    assert calls == ["tokenizer", "windows", "tokenizer", "windows"]  # another seed: another data order
