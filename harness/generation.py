@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Sequence
 
@@ -85,24 +86,39 @@ def sorted_nucleus_probabilities(logits: torch.Tensor, top_p: float, temperature
     return kept / kept.sum(dim=-1, keepdim=True)
 
 
-#: models with fewer parameters run generation and perplexity on one intra-op thread (:func:`small_model_threads`)
+#: models with fewer parameters run on one intra-op thread while the machine is busy (:func:`small_model_threads`)
 SMALL_MODEL_PARAMETERS = 20_000_000
+#: the machine counts as busy when its 1-minute load average exceeds this many times its cores
+BUSY_LOAD_PER_CORE = 1.5
+
+
+def machine_is_busy() -> bool:
+    """Whether other processes compete for the cores: 1-minute load average > ``BUSY_LOAD_PER_CORE`` × cores
+    (False where the system gives no load average)."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return False
+    return load > BUSY_LOAD_PER_CORE * (os.cpu_count() or 1)
 
 
 @contextlib.contextmanager
 def small_model_threads(module: torch.nn.Module) -> Iterator[None]:
-    """One intra-op thread while a small model (< :data:`SMALL_MODEL_PARAMETERS`) on the CPU runs; the
-    previous count after.
+    """One intra-op thread while a small model (< :data:`SMALL_MODEL_PARAMETERS`) runs on the CPU of a busy
+    machine (:func:`machine_is_busy`); the previous count after.
 
-    A small model's operations (a hidden size of 32 to 128) are too small to share between threads: on a
-    2-core machine shared with other processes, two OpenMP threads waiting for each other made a tiny
-    BLOOM's generation 16× slower in wall time (50 s against 3.1 s for 100 seeds, load average 6). The
-    results do not depend on it (the toy's texts and perplexities are bit-identical at 1 and 2 threads).
+    A small model's operations (a hidden size of 32 to 128) gain little from a second thread and lose a
+    lot when the threads wait for each other: on a 2-core machine at a load average of 6, two OpenMP
+    threads made a tiny BLOOM's generation 16× slower in wall time (50 s against 3.1 s for 100 seeds). On
+    an idle machine two threads are faster (the toy, 2026-11-29, load 0.03: 700 concept verses pooled in
+    0.85–0.92 s against 1.55–1.62 s, 40 generations in 1.32 s against 1.64 s), so the thread count
+    follows the load. The results do not depend on it (the toy's texts and perplexities are bit-identical
+    at 1 and 2 threads).
     """
     params = list(module.parameters())
     small = bool(params) and params[0].device.type == "cpu" and sum(p.numel() for p in params) < SMALL_MODEL_PARAMETERS
     before = torch.get_num_threads()
-    if not small or before == 1:
+    if not small or before == 1 or not machine_is_busy():
         yield
         return
     torch.set_num_threads(1)

@@ -128,9 +128,14 @@ def test_generation_config_validates():
             GenerationConfig(**bad)
 
 
-def test_a_small_model_generates_on_one_thread_and_the_thread_count_is_restored(load_tiny):
-    """Tiny models' operations are too small to share between threads (on a loaded 2-core machine two
-    spinning OpenMP threads made generation 16× slower); the caller's setting comes back after."""
+@pytest.mark.parametrize(("busy", "threads"), [(True, {1}), (False, {2})])
+def test_a_small_model_generates_on_one_thread_while_the_machine_is_busy(load_tiny, monkeypatch, busy, threads):
+    """Tiny models' operations are too small to share between threads when other processes compete (on a
+    loaded 2-core machine two spinning OpenMP threads made generation 16× slower); on an idle machine
+    both threads are used. The caller's setting comes back after."""
+    import harness.generation as generation
+
+    monkeypatch.setattr(generation, "machine_is_busy", lambda: busy)
     lm = load_tiny("bloom")
     seen: list[int] = []
     handle = lm.module.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
@@ -142,4 +147,14 @@ def test_a_small_model_generates_on_one_thread_and_the_thread_count_is_restored(
     finally:
         handle.remove()
         torch.set_num_threads(before)
-    assert seen and set(seen) == {1}
+    assert seen and set(seen) == threads
+
+
+def test_the_machine_is_busy_when_its_load_exceeds_its_cores(monkeypatch):
+    import harness.generation as generation
+
+    monkeypatch.setattr(generation.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(generation.os, "getloadavg", lambda: (6.0, 5.0, 4.0))
+    assert generation.machine_is_busy()
+    monkeypatch.setattr(generation.os, "getloadavg", lambda: (2.0, 5.0, 4.0))
+    assert not generation.machine_is_busy()

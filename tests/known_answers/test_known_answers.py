@@ -14,10 +14,11 @@ Each group's checkpoint series of scripted BLOOMs (``worlds.py``; how they are m
 ``NOT_YET`` lists the claims whose plant does not pass yet, with what was measured; they are run
 and reported (``test_not_yet_planted_claims_are_reported``) but never counted as passing.
 
-These runs cost minutes of CPU per series (measured: the LF group's positive series 398 CPU-s,
-RF-1's 150–180 s, the RF expert group's about 30 CPU-minutes with steering at 100 samples per
-concept), more than CI's budget allows, so they run only when ``LINGUA_KNOWN_ANSWERS=1`` is set
-(``tox -e known-answers``). ``test_scripted_world.py`` checks the construction itself in CI.
+These runs cost minutes of CPU per series (measured: the LF group's positive series 353 CPU-s, its
+featureless twin 322, its flat twin 82; RF-1's 35–50 CPU-s each; the RF expert group's about 30
+CPU-minutes with steering at 100 samples per concept), more than CI's budget allows, so they run
+only when ``LINGUA_KNOWN_ANSWERS=1`` is set (``tox -e known-answers``). ``test_scripted_world.py``
+checks the construction itself in CI.
 """
 
 from __future__ import annotations
