@@ -40,6 +40,10 @@ slow = pytest.mark.skipif(
 TREND_CLAIMS = ("RF-1b", "RF-1c", "RF-2a", "RF-2b", "RF-2c", "RF-3a", "RF-3b", "RF-4b", "LF-4", "LF-5", "LF-6", "LF-8")
 #: claims whose plant does not pass yet, with what the last measurement showed
 NOT_YET: dict[str, str] = {
+    "RF-2a": "on this 3-checkpoint, 8-language series alignment falls (0.259 late vs 0.335 early: contradicted); it "
+             "rose on the plant's own earlier 4-checkpoint, 12-language series (measured 2026-11-29)",
+    "RF-2b": "MI and alignment trajectories anti-correlate per concept here (rho −0.58: contradicted)",
+    "RF-3a": "early, layer 0 does not hold more of the top-k than layer 3 (0.121 vs 0.139: inconclusive)",
     "RF-4a": "steering into Spanish works outside the claims (83 % es at mid) but was not yet run through them",
     "RF-4b": "as RF-4a (97 % en late outside the claims)",
     "RF-4c": "some concepts' Swahili top-k holds no writer (about 11 % sw, above the 10 % bound)",
