@@ -267,7 +267,8 @@ def init_noise_revisions() -> tuple[str, str]:
     """The revisions of :data:`INIT_NOISE_SEEDS`: the model's architecture initialised under each seed."""
     from harness.loading import init_revision  # a model's module: not for the report
 
-    return tuple(init_revision(seed) for seed in INIT_NOISE_SEEDS)  # type: ignore[return-value]
+    first, second = INIT_NOISE_SEEDS
+    return init_revision(first), init_revision(second)
 
 
 def change_beyond_init_noise(
