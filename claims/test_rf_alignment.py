@@ -24,6 +24,8 @@ from harness.analyses import experts
 from harness.analyses.untrained import (
     decide_with_untrained,
     failure_note,
+    init_noise_revisions,
+    paired_change_beyond_init_noise,
     paired_vs_untrained,
     untrained_record,
     untrained_revision,
@@ -109,6 +111,15 @@ def _rises(late: np.ndarray, refs: dict[str, np.ndarray], points, what: str) -> 
     }
 
 
+def _beyond_init_noise(measurements, languages, per_concept, late: np.ndarray, early: np.ndarray, what: str) -> dict:
+    """The rise late vs early must exceed the same statistic's difference between two initialisations of the
+    architecture (``init_noise_revisions``): two distinct models always differ over enough concepts."""
+    first, second = init_noise_revisions()
+    init_a, init_b = (per_concept(experts.expert_scores(measurements, rev, languages)) for rev in (first, second))
+    return {f"{what} rise beyond the difference of two initialisations ({first}, {second})":
+            paired_change_beyond_init_noise(late, early, init_a, init_b, statistic=f"{what} per concept")}
+
+
 def _alignment_summary(claim: RecordedClaim) -> str | None:
     """Alignment (and, for RF-2b, MI) from the first checkpoint of the series to the last."""
     series = claim.numbers.series or {}
@@ -124,14 +135,16 @@ def test_rf_2a_alignment_rises(measurements) -> ClaimOutcome[AlignmentNumbers]:
     late = aligned[points.late]
     references = {n: aligned[r].per_concept for n, r in points.references.items()}
     parts = _rises(late.per_concept, references, points, "alignment")
+    parts.update(_beyond_init_noise(measurements, languages, lambda s: experts.alignment(s).per_concept,
+                                    late.per_concept, aligned[points.early].per_concept, "alignment"))
     parts["matched > mismatched concepts (late)"] = paired_permutation_test(
         late.per_concept, late.per_concept_mismatched, alternative="greater", alpha=ALPHA,
         statistic="alignment per concept, matched vs mismatched concepts (late)")
     decision = all_of(
         next(iter(parts.values())), parts,
         rule="per-concept alignment (Fisher-z mean over language pairs of r(AP(c,l), AP(c,l'))) late > early and "
-        "late > first checkpoint, and at late matched > mismatched concepts; paired sign-flip tests over concepts, "
-        "α=0.01 each",
+        "late > first checkpoint, the rise larger than between two initialisations, and at late matched > "
+        "mismatched concepts; paired sign-flip tests over concepts, α=0.01 each",
     )
     numbers = AlignmentNumbers(
         alignment_matrix={rev: aligned[rev].matrix().tolist() for rev in (points.early, points.late)},
@@ -159,10 +172,14 @@ def test_rf_2b_mutual_information_rises_with_alignment(measurements) -> ClaimOut
     scores = _scores(measurements, points, languages)
     progress = measurements.config.progress
     # [concepts], nats
-    mi = {rev: experts.mutual_information(s, progress=progress).mean(axis=1) for rev, s in scores.items()}
+    def mi_per_concept(s: experts.ExpertScores) -> np.ndarray:
+        return experts.mutual_information(s, progress=progress).mean(axis=1)
+
+    mi = {rev: mi_per_concept(s) for rev, s in scores.items()}
     alignments = {rev: experts.alignment(s) for rev, s in scores.items()}
     aligned = {rev: a.per_concept for rev, a in alignments.items()}
     parts = _rises(mi[points.late], {n: mi[r] for n, r in points.references.items()}, points, "MI")
+    parts.update(_beyond_init_noise(measurements, languages, mi_per_concept, mi[points.late], mi[points.early], "MI"))
     revs = list(points.revisions)
     if len(revs) >= 3:
         a = np.stack([aligned[r] for r in revs], axis=1)  # [concepts, checkpoints]
@@ -177,7 +194,8 @@ def test_rf_2b_mutual_information_rises_with_alignment(measurements) -> ClaimOut
     decision = all_of(
         next(iter(parts.values())), parts,
         rule="per-concept MI (k-NN, mean over language pairs) late > early and late > first checkpoint "
-        "(paired sign-flip), and the per-concept Spearman correlation between the MI and alignment trajectories over "
+        "(paired sign-flip), the rise larger than between two initialisations, and the per-concept Spearman "
+        "correlation between the MI and alignment trajectories over "
         "the series has mean > 0 (sign-flip over concepts); α=0.01 each",
     )
     alignment_series = [float(experts.fisher_mean(aligned[r])) for r in revs]
@@ -226,6 +244,8 @@ def test_rf_2c_overlap_rises_and_is_substantial(measurements) -> ClaimOutcome[Ov
     ov = {rev: experts.overlap(s, k) for rev, s in _scores(measurements, points, languages).items()}
     late = ov[points.late]
     parts = _rises(late.per_concept, {n: ov[r].per_concept for n, r in points.references.items()}, points, "overlap")
+    parts.update(_beyond_init_noise(measurements, languages, lambda s: experts.overlap(s, k).per_concept,
+                                    late.per_concept, ov[points.early].per_concept, "overlap"))
     parts["matched > mismatched concepts (late)"] = paired_permutation_test(
         late.per_concept, late.per_concept_mismatched, alternative="greater", alpha=ALPHA,
         statistic="overlap per concept, matched vs mismatched concepts (late)")
@@ -234,7 +254,8 @@ def test_rf_2c_overlap_rises_and_is_substantial(measurements) -> ClaimOutcome[Ov
     decision = all_of(
         parts[next(iter(parts))], parts,
         rule=f"per-concept top-{k} overlap (mean over language pairs) late > early and late > first checkpoint, "
-        "late matched > mismatched concepts, and late > chance k/N; sign-flip tests over concepts, α=0.01 each",
+        "the rise larger than between two initialisations, late matched > mismatched concepts, and late > chance "
+        "k/N; sign-flip tests over concepts, α=0.01 each",
     )
     numbers = OverlapNumbers(
         series={

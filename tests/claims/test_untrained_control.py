@@ -16,6 +16,7 @@ from harness.analyses.untrained import (
     failure_note,
     languages_vs_untrained,
     lid_vs_untrained,
+    paired_change_beyond_init_noise,
     paired_vs_untrained,
     part_name,
     replicates_vs_untrained,
@@ -164,19 +165,48 @@ def _replicates(observed: float, rng, n_boot: int = 500, sd: float = 0.005) -> n
     return out
 
 
-@pytest.mark.parametrize(("change", "init_gap", "supported"), [
-    (0.10, 0.01, True),    # a rise ten times the difference of two initialisations
-    (0.011, 0.03, False),  # the flat twin's case: a rise smaller than two initialisations differ
-    (0.0, 0.0, False),     # no change at all
+@pytest.mark.parametrize(("change", "init_gap", "verdict"), [
+    (0.10, 0.01, "supported"),      # a rise ten times the difference of two initialisations
+    (0.011, 0.03, "inconclusive"),  # the flat twin's case: a rise smaller than two initialisations differ
+    (0.0, 0.0, "inconclusive"),     # no change at all
+    (-0.10, 0.01, "contradicted"),  # a fall ten times the difference: the opposite of the claim
 ])
-def test_a_change_must_exceed_the_difference_of_two_initialisations(change, init_gap, supported):
+def test_a_change_must_exceed_the_difference_of_two_initialisations(change, init_gap, verdict):
     rng = np.random.default_rng(0)
     early, init_a = _replicates(0.30, rng), _replicates(0.25, rng)
     late, init_b = _replicates(0.30 + change, rng), _replicates(0.25 + init_gap, rng)
     decision = change_beyond_init_noise(late, early, init_a, init_b, statistic="share", n=100)
-    assert decision.supported is supported
+    assert decision.verdict == verdict
     assert decision.value == pytest.approx(change) and decision.control == pytest.approx(init_gap)
     # a fall is the same test with the signs turned
     fall = change_beyond_init_noise(2 * early - late, early, init_a, init_b, statistic="share", n=100,
                                     alternative="less")
-    assert fall.supported is supported
+    assert fall.verdict == verdict
+
+
+@pytest.mark.parametrize(("rise", "init_gap", "verdict"), [
+    (0.05, 0.01, "supported"),  # every concept rises 5× more than two initialisations differ
+    (0.01, 0.01, "inconclusive"),  # a rise no larger than the initialisations' difference
+    (0.002, 0.03, "inconclusive"),  # a rise well inside it: no change, not the opposite of the claim
+    (-0.05, 0.01, "contradicted"),  # a fall beyond the initialisations' difference
+])
+def test_a_per_concept_rise_must_exceed_the_difference_of_two_initialisations(rise, init_gap, verdict):
+    rng = np.random.default_rng(1)
+    noise = 0.001 * rng.standard_normal((4, 24))  # 24 concepts
+    early = 0.2 + noise[0]
+    late = early + rise + noise[1]
+    init_a = 0.1 + noise[2]
+    init_b = init_a + init_gap * rng.choice([-1.0, 1.0], 24) + noise[3]  # the sign of the difference is irrelevant
+    decision = paired_change_beyond_init_noise(late, early, init_a, init_b, statistic="MI")
+    assert decision.verdict == verdict
+    assert decision.value == pytest.approx(rise, abs=0.002)
+    assert decision.p_value is not None and decision.p_value_opposite is not None
+    assert decision.control == pytest.approx(init_gap, abs=0.002)
+    # a fall is the same test with the signs turned
+    fall = paired_change_beyond_init_noise(2 * early - late, early, init_a, init_b, statistic="MI", alternative="less")
+    assert fall.verdict == verdict
+
+
+def test_the_per_concept_init_noise_test_needs_the_same_concepts():
+    with pytest.raises(ValueError, match="shape"):
+        paired_change_beyond_init_noise(np.ones(5), np.zeros(5), np.ones(4), np.zeros(4), statistic="MI")

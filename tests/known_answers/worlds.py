@@ -40,8 +40,8 @@ GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "lf": (("plant_lf",), ("LF-1a", "LF-1b", "LF-1c", "LF-2", "LF-3a", "LF-3b", "LF-4", "LF-5", "LF-6", "LF-7",
                            "LF-8")),
     "rf_lid": (("plant_rf_lid",), ("RF-1a", "RF-1b", "RF-1c")),
-    "rf_experts": (("plant_rf_experts",), ("RF-2a", "RF-2b", "RF-2c", "RF-2d", "RF-3a", "RF-3b", "RF-4a", "RF-4b",
-                                            "RF-4c", "RF-4d")),
+    "rf_experts": (("plant_rf_experts",), ("RF-2a", "RF-2b", "RF-2c", "RF-2d", "RF-3a", "RF-3b")),
+    "rf_steering": (("plant_rf_steering",), ("RF-4a", "RF-4b", "RF-4c", "RF-4d")),
 }
 RUN_OPTIONS = (
     "--checkpoints", ",".join(f"step{c}" for c in CHECKPOINTS),
