@@ -22,9 +22,7 @@ shared 2-core machine (load average 4.4–5.7): the four subprocesses 61 s (OLMo
 from __future__ import annotations
 
 import json
-import os
 import resource
-import subprocess
 import sys
 from pathlib import Path
 
@@ -33,6 +31,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "core"))
 
+from claims_process import run_claims_offline  # noqa: E402
 from tiny_models import build_model, build_tokenizer, save_model  # noqa: E402
 
 STEPS = (0, 100, 200)
@@ -62,15 +61,6 @@ def _run_folder(root: Path, arch: str, tokenizer) -> Path:
     return root
 
 
-def _claims_run(model: Path, report_dir: Path, *options: str) -> subprocess.CompletedProcess:
-    """``pytest claims/`` offline, with one intra-op thread (tiny models gain nothing from more)."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "pytest", "claims/", "-p", "no:cacheprovider", "-q", "--model", str(model),
-               "--report-dir", str(report_dir), "--no-measurement-cache", *options]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-
-
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -81,7 +71,7 @@ def test_a_claim_runs_end_to_end_on_a_tiny_saved_model_of_the_family(arch, token
     selector, claim_id, languages, site = RUNS[arch]
     run = _run_folder(tmp_path / f"{arch}-run", arch, tokenizer)
     before = _children_cpu()
-    result = _claims_run(run, tmp_path / "reports", "-k", selector, "--languages", ",".join(languages),
+    result = run_claims_offline(run, tmp_path / "reports", "-k", selector, "--languages", ",".join(languages),
                          "--generation-seeds", "2")
     request.node.user_properties.append(("cpu_s", round(_children_cpu() - before, 1)))
     output = result.stdout + result.stderr

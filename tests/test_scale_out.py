@@ -12,7 +12,6 @@ module 70 s wall, 42 CPU-seconds.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from harness.scale_out import Deferred, ShardedCache, WorkSplit, fill, prefetch_
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "core"))
 
+from claims_process import offline_env  # noqa: E402
 from tiny_models import build_model, build_tokenizer, save_model  # noqa: E402
 
 STEPS = (0, 100, 200)
@@ -273,8 +273,7 @@ def test_device_map_and_max_memory_reach_from_pretrained(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------------------------------ end to end
 def _env(cache: Path) -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LINGUA_CLAIMS_CACHE": str(cache)}
+    return offline_env(LINGUA_CLAIMS_CACHE=str(cache))
 
 
 @pytest.fixture(scope="module")

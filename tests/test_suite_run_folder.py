@@ -11,8 +11,6 @@ A model with no recognisable neuron site (a mixture of experts) stops such a run
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,23 +19,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "core"))
 
+from claims_process import run_claims_offline  # noqa: E402
 from tiny_models import build_model, build_tokenizer, save_model  # noqa: E402
 
 STEPS = (0, 100, 200, 300)
 # LF-4's key regions need at least six languages (z > 2 across languages)
 LANGUAGES = ("en", "es", "ru", "zh", "ar", "hi")
-
-
-def _offline_env() -> dict[str, str]:
-    """No hub; one intra-op thread (tiny models gain nothing from more, and spinning threads cost 4× the CPU)."""
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-def _claims_run(model: Path, report_dir: Path, *options: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "pytest", "claims/", "-p", "no:cacheprovider", "-q", "--model", str(model),
-               "--report-dir", str(report_dir), "--no-measurement-cache", *options]
-    return subprocess.run(command, cwd=ROOT, env=_offline_env(), capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +52,7 @@ def test_the_plan_of_the_run_folder_follows_the_stated_rule(run_folder):
 
 
 def test_trend_claims_run_on_a_run_folder_without_checkpoint_options(run_folder, tmp_path):
-    result = _claims_run(run_folder, tmp_path, "-k", "rf_2a or lf4", "--languages", ",".join(LANGUAGES))
+    result = run_claims_offline(run_folder, tmp_path, "-k", "rf_2a or lf4", "--languages", ",".join(LANGUAGES))
     output = result.stdout + result.stderr
     # no expectations exist for this folder, so a claim that does not hold fails the run (1); nothing else may
     assert result.returncode in (0, 1), output[-3000:]
@@ -91,7 +78,7 @@ def test_a_model_without_a_neuron_site_stops_the_run_before_any_claim(tmp_path):
         num_key_value_heads=2, num_local_experts=2, vocab_size=len(tokenizer),
     )
     save_model(AutoModelForCausalLM.from_config(config), tokenizer, tmp_path / "moe")
-    result = _claims_run(tmp_path / "moe", tmp_path / "reports", "-k", "rf_2a or lf1a")
+    result = run_claims_offline(tmp_path / "moe", tmp_path / "reports", "-k", "rf_2a or lf1a")
     output = result.stdout + result.stderr
     assert result.returncode == 4, output[-3000:]
     errors = [line for line in output.splitlines() if "error:" in line]

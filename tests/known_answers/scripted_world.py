@@ -264,6 +264,9 @@ class UnitGroup:
     writes: torch.Tensor | None = None
     spread: float = 0.1
     name: str = ""
+    #: extra unembedding entries ``(token id, residual coordinate, weight)``: ``logit(token) += weight · h[coordinate]``
+    #: (how a plant reads out a coordinate that its units write; empty: the unembedding is left as it is)
+    readout: tuple[tuple[int, int, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -415,6 +418,8 @@ class World:
             mlp.dense_4h_to_h.bias.zero_()
         for group, units in zip(spec.groups, self.assign_units(spec)):
             _plant(tr.h[group.layer].mlp, group, units, seed=spec.seed + 31 * group.layer)
+            for token, coordinate, weight in group.readout:
+                model.lm_head.weight[token, coordinate] += weight
         if spec.context:
             self._context_head(tr.h[0].self_attention, spec.context)
 
