@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "core"))
 
 from claims_process import run_claims_offline  # noqa: E402
-from tiny_models import build_model, build_tokenizer, save_model  # noqa: E402
+from tiny_models import build_tokenizer, save_gpt_neox_run, save_model  # noqa: E402
 
 STEPS = (0, 100, 200, 300)
 # LF-4's key regions need at least six languages (z > 2 across languages)
@@ -30,15 +30,7 @@ LANGUAGES = ("en", "es", "ru", "zh", "ar", "hi")
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory) -> Path:
     """Four GPT-NeoX checkpoints; the tokenizer is trained on the concept pool, so that verses are short."""
-    from harness.data import load_eval_data
-
-    data = load_eval_data()
-    texts = [text for lang in LANGUAGES for text in data.texts("concepts", lang)]
-    root = tmp_path_factory.mktemp("run") / "run"
-    tokenizer = build_tokenizer(root / "tokenizer", vocab_size=2000, texts=texts)
-    for seed, step in enumerate(STEPS):
-        save_model(build_model("gpt_neox", tokenizer, seed=seed), tokenizer, root / f"checkpoint-{step}")
-    return root
+    return save_gpt_neox_run(tmp_path_factory.mktemp("run") / "run", LANGUAGES, STEPS)
 
 
 def test_the_plan_of_the_run_folder_follows_the_stated_rule(run_folder):

@@ -272,6 +272,17 @@ def init_noise_revisions() -> tuple[str, str]:
     return init_revision(first), init_revision(second)
 
 
+def _change_and_init_difference(late: Any, early: Any, init_a: Any, init_b: Any,
+                                alternative: str) -> tuple[np.ndarray, np.ndarray]:
+    """``±(late − early)`` (``+`` for "greater", ``−`` for "less") and ``|init_a − init_b|``, in float64."""
+    sign = {"greater": 1.0, "less": -1.0}[alternative]
+    change = sign * (np.asarray(late, dtype=np.float64) - np.asarray(early, dtype=np.float64))
+    floor = np.abs(np.asarray(init_a, dtype=np.float64) - np.asarray(init_b, dtype=np.float64))
+    if change.shape != floor.shape:
+        raise ValueError(f"late − early has shape {change.shape}, the initialisations' difference {floor.shape}")
+    return change, floor
+
+
 def change_beyond_init_noise(
     late: Any,
     early: Any,
@@ -294,17 +305,15 @@ def change_beyond_init_noise(
     ``±(late − early) − |init_a − init_b| > 0`` (``+`` for "greater", ``−`` for "less"), decided by the
     one-sided percentile interval.
     """
-    sign = {"greater": 1.0, "less": -1.0}[alternative]
-    late, early = np.asarray(late, dtype=np.float64), np.asarray(early, dtype=np.float64)
-    floor = np.abs(np.asarray(init_a, dtype=np.float64) - np.asarray(init_b, dtype=np.float64))
-    margin = sign * (late - early) - floor
+    change, floor = _change_and_init_difference(late, early, init_a, init_b, alternative)
+    margin = change - floor
     # the opposite statement: a change the *other* way beyond the floor (a change smaller than the floor
     # is no change, which leaves the claim inconclusive, not contradicted)
-    opposite = -sign * (late - early) - floor
+    opposite = -change - floor
     statistic = f"{statistic}: change late vs early beyond the difference of two initialisations"
     test = bootstrap_decision(
         margin, statistic=statistic, n=n,
-        alpha=alpha, value=float(sign * (late[0] - early[0])), control_value=float(floor[0]),
+        alpha=alpha, value=float(change[0]), control_value=float(floor[0]),
         detail={"test": "paired percentile bootstrap over verses (the same resamples at all four models)",
                 "init_difference": float(floor[0])},
     )
@@ -333,11 +342,7 @@ def paired_change_beyond_init_noise(
     passed RF-2b's MI rise, 0.0296 vs 0.0265, p = 0.001). Per unit, the change ``±(late − early)``
     (``+`` for "greater") must exceed ``|init_a − init_b|``: a one-sided paired sign-flip test over units.
     """
-    sign = {"greater": 1.0, "less": -1.0}[alternative]
-    change = sign * (np.asarray(late, dtype=np.float64) - np.asarray(early, dtype=np.float64))
-    floor = np.abs(np.asarray(init_a, dtype=np.float64) - np.asarray(init_b, dtype=np.float64))
-    if change.shape != floor.shape:
-        raise ValueError(f"late − early has shape {change.shape}, the initialisations' difference {floor.shape}")
+    change, floor = _change_and_init_difference(late, early, init_a, init_b, alternative)
     name = f"{statistic}: change late vs early, vs the difference of two initialisations"
     test = paired_permutation_test(change, floor, alternative="greater", alpha=alpha, statistic=name)
     # the opposite statement is a change the other way beyond the floor, not a change below it

@@ -51,7 +51,7 @@ _CORE_TESTS = Path(__file__).resolve().parents[1] / "core"
 if str(_CORE_TESTS) not in sys.path:
     sys.path.insert(0, str(_CORE_TESTS))
 
-from tiny_models import SENTENCES, build_tokenizer  # noqa: E402
+from tiny_models import SENTENCES, build_tokenizer, random_bloom  # noqa: E402
 
 from harness.extract import (  # noqa: E402
     bloom_gelu_inplace,
@@ -77,8 +77,8 @@ CUDA = pytest.mark.skipif(
 
 
 def _random_bloom(shape: dict, tokenizer, seed: int = 0) -> torch.nn.Module:
-    """A BLOOM with random weights, initialised in one pass (from_config would initialise twice)."""
-    from transformers import BloomConfig, BloomForCausalLM
+    """A BLOOM of ``shape`` with random weights (``tiny_models.random_bloom``) and the tokenizer's special ids."""
+    from transformers import BloomConfig
 
     config = BloomConfig(
         pad_token_id=tokenizer.pad_token_id,
@@ -86,19 +86,7 @@ def _random_bloom(shape: dict, tokenizer, seed: int = 0) -> torch.nn.Module:
         eos_token_id=tokenizer.eos_token_id,
         **shape,
     )
-    with torch.device("meta"):
-        model = BloomForCausalLM(config)
-    model = model.to_empty(device="cpu")
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if param.dim() > 1:
-                param.uniform_(-0.035, 0.035, generator=generator)  # std ≈ 0.02, BLOOM's init
-            else:
-                is_norm_weight = ("layernorm" in name or "ln_f" in name) and name.endswith("weight")
-                param.fill_(1.0 if is_norm_weight else 0.0)
-    model.tie_weights()
-    return model.eval()
+    return random_bloom(config, seed)
 
 
 def _loaded(model, tokenizer, label: str, device="cpu", dtype=torch.float32) -> LoadedModel:
@@ -183,14 +171,6 @@ def toy_model(tokenizer):
 @pytest.fixture(scope="module")
 def bloom_560m_shape(tokenizer):
     return _random_bloom(BLOOM_560M_SHAPE, tokenizer)
-
-
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_extraction_overhead_against_a_plain_forward(benchmark, tokenizer, toy_model, one_thread):

@@ -35,14 +35,6 @@ ROUNDS = 9
 MIN_SPEEDUP = 5.0
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _logits(scale: float) -> torch.Tensor:
     return torch.randn(BATCH, VOCAB, generator=torch.Generator().manual_seed(0)) * scale
 

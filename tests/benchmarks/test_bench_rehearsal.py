@@ -51,8 +51,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for path in (REPO, REPO / "tests" / "core"):  # the harness; tiny_models (random_bloom)
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
 BLOOM_560M = dict(hidden_size=1024, n_layer=24, n_head=16, vocab_size=250_880)
 if os.environ.get("LINGUA_REHEARSAL_SMALL") == "1":  # a smoke test of the machinery only: a tiny BLOOM
@@ -150,7 +151,8 @@ class SubsetData:
 # ------------------------------------------------------------------------------------ building the run
 def build_run(folder: Path) -> dict:
     """``folder/step0`` and ``folder/step1000``: bloom-560m-shaped BLOOMs with different random weights."""
-    from transformers import BloomConfig, BloomForCausalLM
+    from tiny_models import random_bloom
+    from transformers import BloomConfig
 
     from harness.data import training_corpus
     from harness.toy.recipe import load_recipe
@@ -161,18 +163,7 @@ def build_run(folder: Path) -> dict:
     config = BloomConfig(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id, **BLOOM_560M)
     for seed, name in enumerate(REVISIONS):
-        with torch.device("meta"):
-            model = BloomForCausalLM(config)
-        model = model.to_empty(device="cpu")
-        generator = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for pname, param in model.named_parameters():
-                if param.dim() > 1:
-                    param.uniform_(-0.035, 0.035, generator=generator)  # std ≈ 0.02, BLOOM's init
-                else:
-                    norm = ("layernorm" in pname or "ln_f" in pname) and pname.endswith("weight")
-                    param.fill_(1.0 if norm else 0.0)
-        model.tie_weights()
+        model = random_bloom(config, seed)
         model.save_pretrained(str(folder / name))
         save_tokenizer(tokenizer, folder / name)
         del model

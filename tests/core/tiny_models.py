@@ -143,6 +143,39 @@ def save_model(model, tokenizer, path: Path) -> Path:
 
 
 
+def random_bloom(config, seed: int = 0) -> torch.nn.Module:
+    """A BLOOM of ``config`` with BLOOM-like random weights (uniform ±0.035, std ≈ 0.02; LayerNorm weights 1,
+    biases 0), initialised in one pass on the CPU (``from_config`` would initialise twice), tied, in eval mode."""
+    from transformers import BloomForCausalLM
+
+    with torch.device("meta"):
+        model = BloomForCausalLM(config)
+    model = model.to_empty(device="cpu")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.dim() > 1:
+                param.uniform_(-0.035, 0.035, generator=generator)  # std ≈ 0.02, BLOOM's init
+            else:
+                is_norm_weight = ("layernorm" in name or "ln_f" in name) and name.endswith("weight")
+                param.fill_(1.0 if is_norm_weight else 0.0)
+    model.tie_weights()
+    return model.eval()
+
+
+def save_gpt_neox_run(root: Path, languages, steps) -> Path:
+    """A run folder ``root/checkpoint-<step>`` of GPT-NeoX models, one seed per step; the tokenizer is trained on
+    the concept pool of ``languages`` (verses stay short). Returns ``root``."""
+    from harness.data import load_eval_data
+
+    data = load_eval_data()
+    texts = [text for lang in languages for text in data.texts("concepts", lang)]
+    tokenizer = build_tokenizer(root / "tokenizer", vocab_size=2000, texts=texts)
+    for seed, step in enumerate(steps):
+        save_model(build_model("gpt_neox", tokenizer, seed=seed), tokenizer, root / f"checkpoint-{step}")
+    return root
+
+
 def all_hooks(model: torch.nn.Module) -> dict[tuple[str, str], tuple]:
     """Every forward (pre-)hook of every submodule: {(module name, kind): (hook ids...)}."""
     found = {}
