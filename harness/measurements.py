@@ -333,7 +333,8 @@ class Measurements:
         """Rows of the concept pool that form ``concept``'s dataset, and their labels."""
         index = {key: row for row, key in enumerate(self.data.split_keys("concepts"))}
         dataset = self.data.concept(concept)
-        return np.array([index[tuple(k)] for k in dataset.keys]), np.asarray(dataset.labels, dtype=bool)
+        labels = np.array(dataset.labels, dtype=bool)  # a copy: the data's arrays are read-only, tensors share it
+        return np.array([index[tuple(k)] for k in dataset.keys]), labels
 
     def expert_scores(self, revision: str | None, lang: str, concepts: Sequence[str] | None = None) -> torch.Tensor:
         """AP(c, l) of every neuron: [n_concepts, n_units] float64, concepts in ``data.concept_names`` order."""

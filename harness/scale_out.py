@@ -366,12 +366,24 @@ def measure(args: argparse.Namespace, log: Callable[[str], None] = _log) -> int:
         config = run_config_from(lambda flag: getattr(args, flag.lstrip("-").replace("-", "_")))
         specs = _select(csv(args.claims))
         state = _process_state(config)
-        config = _per_process(config, state)
-        with state.main_process_first():  # the toy and the data are built once, by the first process
-            measurements, cache = _prepare(config, state, log)
     except HarnessError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    try:
+        return _measure(config, specs, state, log)
+    except HarnessError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        # Left to interpreter shutdown, the process group's threads can be destroyed while still joinable:
+        # the process then aborts ("terminate called without an active exception") after its work is done.
+        state.destroy_process_group()
+
+
+def _measure(config, specs: list, state, log: Callable[[str], None]) -> int:
+    config = _per_process(config, state)
+    with state.main_process_first():  # the toy and the data are built once, by the first process
+        measurements, cache = _prepare(config, state, log)
     tag = f"measure[{state.process_index}/{state.num_processes}]"
     if state.num_processes > 1:
         prefetch(measurements, cache.split, prefetch_kinds([spec.id for spec in specs]), log)

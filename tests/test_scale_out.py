@@ -312,6 +312,36 @@ def test_one_process_does_all_the_work_and_a_rerun_computes_nothing(run_folder, 
                                 "0 model load(s)"), lines
 
 
+class _TrackedState:
+    """Accelerate's PartialState of a one-process run that counts the tear-downs of its process group."""
+
+    def __init__(self, real):
+        self.real, self.destroyed = real, 0
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def destroy_process_group(self) -> None:
+        self.destroyed += 1
+        self.real.destroy_process_group()
+
+
+@pytest.mark.parametrize("languages, status", [(",".join(LANGUAGES), 0), ("en,xx", 2)], ids=["done", "bad language"])
+def test_measure_tears_down_its_process_group_however_it_ends(run_folder, private_cache, monkeypatch, languages,
+                                                                status):
+    """A process group left to interpreter shutdown aborted a finished ``accelerate launch`` run in CI."""
+    from harness import scale_out
+    from harness.__main__ import main
+
+    states = []
+    real_state = scale_out._process_state
+    monkeypatch.setattr(scale_out, "_process_state", lambda config: states.append(_TrackedState(real_state(config)))
+                        or states[-1])
+    monkeypatch.setenv("LINGUA_CLAIMS_CACHE", str(private_cache))
+    assert main(["measure", "--model", str(run_folder), "--languages", languages, "--claims", "LF-1a"]) == status
+    assert [state.destroyed for state in states] == [1]
+
+
 def test_two_processes_fill_the_cache_and_pytest_then_loads_no_model(run_folder, private_cache, tmp_path):
     options = ["--model", str(run_folder), "--languages", ",".join(LANGUAGES)]
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
