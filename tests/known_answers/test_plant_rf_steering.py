@@ -46,7 +46,7 @@ def test_the_readout_knob_is_inert_when_unused(world):
     assert torch.equal(plain.lm_head.weight, empty.lm_head.weight)
     entry = W.UnitGroup(0, 0, torch.zeros(world.layout.hidden), readout=((7, 3, 2.5),))
     read = world.build(W.WorldSpec(n_layer=2, groups=(entry,)))
-    assert float(read.lm_head.weight[7, 3]) == pytest.approx(float(plain.lm_head.weight[7, 3]) + 2.5)
+    assert read.lm_head.weight[7, 3].item() == pytest.approx(plain.lm_head.weight[7, 3].item() + 2.5)
 
 
 @pytest.mark.parametrize(("checkpoint", "target"), [(2, "es"), (4, "en")])
