@@ -333,8 +333,7 @@ class Measurements:
         """Rows of the concept pool that form ``concept``'s dataset, and their labels."""
         index = {key: row for row, key in enumerate(self.data.split_keys("concepts"))}
         dataset = self.data.concept(concept)
-        labels = np.array(dataset.labels, dtype=bool)  # a copy: the data's arrays are read-only, tensors share it
-        return np.array([index[tuple(k)] for k in dataset.keys]), labels
+        return np.array([index[tuple(k)] for k in dataset.keys]), np.asarray(dataset.labels, dtype=bool)
 
     def expert_scores(self, revision: str | None, lang: str, concepts: Sequence[str] | None = None) -> torch.Tensor:
         """AP(c, l) of every neuron: [n_concepts, n_units] float64, concepts in ``data.concept_names`` order."""
@@ -348,7 +347,7 @@ class Measurements:
             rows = []
             for concept in concepts:
                 index, labels = self.concept_rows(concept)
-                rows.append(average_precision(responses[index], torch.as_tensor(labels)))
+                rows.append(average_precision(responses[index], torch.tensor(labels)))  # a copy: the data is read-only
             return torch.stack(rows)
 
         return self.cache.get_or_compute(key, compute)

@@ -362,14 +362,11 @@ def _prepare(config, state, log: Callable[[str], None]):
 
 def measure(args: argparse.Namespace, log: Callable[[str], None] = _log) -> int:
     """The ``measure`` command (see the module docstring); its exit status."""
+    state = None
     try:
         config = run_config_from(lambda flag: getattr(args, flag.lstrip("-").replace("-", "_")))
         specs = _select(csv(args.claims))
         state = _process_state(config)
-    except HarnessError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    try:
         return _measure(config, specs, state, log)
     except HarnessError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -377,7 +374,8 @@ def measure(args: argparse.Namespace, log: Callable[[str], None] = _log) -> int:
     finally:
         # Left to interpreter shutdown, the process group's threads can be destroyed while still joinable:
         # the process then aborts ("terminate called without an active exception") after its work is done.
-        state.destroy_process_group()
+        if state is not None:
+            state.destroy_process_group()
 
 
 def _measure(config, specs: list, state, log: Callable[[str], None]) -> int:

@@ -335,8 +335,12 @@ def test_measure_tears_down_its_process_group_however_it_ends(run_folder, privat
 
     states = []
     real_state = scale_out._process_state
-    monkeypatch.setattr(scale_out, "_process_state", lambda config: states.append(_TrackedState(real_state(config)))
-                        or states[-1])
+
+    def tracked_state(config):
+        states.append(_TrackedState(real_state(config)))
+        return states[-1]
+
+    monkeypatch.setattr(scale_out, "_process_state", tracked_state)
     monkeypatch.setenv("LINGUA_CLAIMS_CACHE", str(private_cache))
     assert main(["measure", "--model", str(run_folder), "--languages", languages, "--claims", "LF-1a"]) == status
     assert [state.destroyed for state in states] == [1]
