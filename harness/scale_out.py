@@ -323,6 +323,10 @@ def _select(claim_ids: tuple[str, ...] | None) -> list:
 
 def _process_state(config):
     """Accelerate's PartialState for this process (one process without ``accelerate launch``)."""
+    # Before the process group exists: torch.distributed.checkpoint, fsdp and pipelining (which transformers'
+    # model code imports) keep a reference to a group that exists when they are imported, so that
+    # destroy_process_group cannot stop its threads, and a process may abort at exit.
+    import transformers.modeling_utils  # noqa: F401
     from accelerate import PartialState
 
     from harness.loading import _auto_device

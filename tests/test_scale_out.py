@@ -346,11 +346,41 @@ def test_measure_tears_down_its_process_group_however_it_ends(run_folder, privat
     assert [state.destroyed for state in states] == [1]
 
 
+LAUNCH_TWO = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+
+TEAR_DOWN_SCRIPT = """
+import os
+from types import SimpleNamespace
+
+from harness.scale_out import _process_state
+
+state = _process_state(SimpleNamespace(device="cpu"))
+import torch.distributed.checkpoint  # noqa: E402,F401  (what loading a model with transformers imports)
+
+state.wait_for_everyone()
+state.destroy_process_group()
+names = [open(f"/proc/self/task/{task}/comm").read().strip() for task in os.listdir("/proc/self/task")]
+os.write(1, f"rank {state.process_index}: gloo threads left {sorted(n for n in names if 'gloo' in n)}\\n".encode())
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process's threads from /proc")
+def test_a_launched_process_group_stops_its_threads_when_torn_down(tmp_path):
+    """Threads of a process group still running at exit aborted a finished two-process run in CI ("terminate
+    called without an active exception"): the group was imported into torch.distributed.checkpoint, whose
+    reference outlived destroy_process_group."""
+    script = tmp_path / "tear_down.py"
+    script.write_text(TEAR_DOWN_SCRIPT)
+    done = subprocess.run([*LAUNCH_TWO, str(script)], cwd=ROOT, env=offline_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert sorted(re.findall(r"rank \d: gloo threads left (\[[^]]*\])", done.stdout)) == ["[]", "[]"], done.stdout
+
+
 def test_two_processes_fill_the_cache_and_pytest_then_loads_no_model(run_folder, private_cache, tmp_path):
     options = ["--model", str(run_folder), "--languages", ",".join(LANGUAGES)]
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    measured = subprocess.run([*launch, "-m", "harness", "measure", *options, "--claims", "RF-2a,LF-1a"],
+    measured = subprocess.run([*LAUNCH_TWO, "-m", "harness", "measure", *options, "--claims", "RF-2a,LF-1a"],
                               cwd=ROOT, env=_env(private_cache), capture_output=True, text=True, timeout=600)
     output = measured.stdout + measured.stderr
     assert measured.returncode == 0, output[-3000:]
